@@ -1,0 +1,3 @@
+"""EV fleet battery health: predictive maintenance for electric-vehicle fleets."""
+
+__version__ = "0.1.0"

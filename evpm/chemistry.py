@@ -1,0 +1,45 @@
+"""Cell chemistry facts shared by the twin and the feature code: open-circuit voltage curves.
+
+Each curve is the cell's open-circuit voltage (V) against state of charge (0..1) at 25 °C, read
+from published OCV tables for the chemistry family (rounded; accuracy ±20 mV is enough for a
+pack model and for estimating a SOC window from rest voltage). The `lab` curve is the 18650
+lab cell of `../shared/datasets/nasa-pcoe-discharge`: see docs/DIGITAL_TWIN.md for how it was set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evpm.errors import UnknownChoiceError
+
+SOC_POINTS = np.array([0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00])
+
+OCV_TABLES: dict[str, np.ndarray] = {
+    # NMC (622/712) on graphite, as in the Zoe ZE50 and Bolt packs.
+    "nmc": np.array([3.00, 3.38, 3.47, 3.56, 3.62, 3.67, 3.72, 3.80, 3.89, 3.98, 4.08, 4.19]),
+    # LMO-NMC blend (first-generation Nissan Leaf cells), 4.15 V top.
+    "lmo-nmc": np.array([3.00, 3.42, 3.52, 3.61, 3.68, 3.74, 3.79, 3.85, 3.92, 3.99, 4.07, 4.15]),
+    # LFP on graphite: the long flat plateau that makes voltage-based SOC hard.
+    "lfp": np.array([2.50, 3.05, 3.19, 3.24, 3.26, 3.28, 3.29, 3.30, 3.31, 3.32, 3.34, 3.45]),
+    # 18650 lab cell (NASA PCoE cells), 4.2 V / 2.7 V.
+    "lab": np.array([2.70, 3.32, 3.45, 3.55, 3.61, 3.66, 3.71, 3.77, 3.85, 3.94, 4.04, 4.19]),
+}
+
+
+def ocv_table(chemistry: str) -> np.ndarray:
+    """Return the OCV-vs-SOC table (volts at SOC_POINTS) of a chemistry."""
+    try:
+        return OCV_TABLES[chemistry]
+    except KeyError:
+        raise UnknownChoiceError("chemistry", chemistry, sorted(OCV_TABLES)) from None
+
+
+def ocv(chemistry: str, soc: float | np.ndarray) -> float | np.ndarray:
+    """Open-circuit cell voltage at a state of charge (linear interpolation, clipped to 0..1)."""
+    return np.interp(np.clip(soc, 0.0, 1.0), SOC_POINTS, ocv_table(chemistry))
+
+
+def soc_from_ocv(chemistry: str, voltage: float | np.ndarray) -> float | np.ndarray:
+    """Invert the OCV curve: state of charge of a rested cell at a terminal voltage."""
+    table = ocv_table(chemistry)
+    return np.interp(voltage, table, SOC_POINTS)

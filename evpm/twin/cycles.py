@@ -1,0 +1,64 @@
+"""Drive cycles (for FASTSim) and lab discharge cycles (for the cell/pack model directly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from evpm.errors import UnknownChoiceError
+
+CYCLE_DIR = Path(__file__).parent / "cycles"
+
+
+@dataclass(frozen=True)
+class DriveCycle:
+    """A speed-vs-time cycle that FASTSim drives."""
+
+    name: str
+    label: str
+    fastsim_resource: str | None = None  # shipped in the FASTSim 3 wheel
+    csv_file: str | None = None  # shipped with this package (cycSecs, cycMps columns)
+
+
+@dataclass(frozen=True)
+class LabCycle:
+    """A lab discharge to the cut-off voltage: constant current or a square wave.
+
+    Currents are for the 2.0 Ah lab cell; on a vehicle pack the same C-rate is applied.
+    """
+
+    name: str
+    label: str
+    current_a: float  # discharge current while on (positive = discharge)
+    period_s: float = 0.0  # square-wave period; 0 = constant current
+    sample_s: float = 10.0  # logging interval, as in the NASA PCoE files
+
+
+DRIVE_CYCLES: dict[str, DriveCycle] = {
+    c.name: c
+    for c in [
+        DriveCycle("udds", "EPA Urban Dynamometer Driving Schedule", fastsim_resource="udds.csv"),
+        DriveCycle("hwfet", "EPA Highway Fuel Economy Test", fastsim_resource="hwfet.csv"),
+        DriveCycle("us06", "EPA US06 aggressive supplemental FTP", csv_file="us06.csv"),
+        DriveCycle("wltc3", "WLTC class 3b (UNECE GTR 15)", csv_file="wltc3.csv"),
+    ]
+}
+
+LAB_CYCLES: dict[str, LabCycle] = {
+    c.name: c
+    for c in [
+        LabCycle("cc-1a", "constant current 1 A (0.5 C) to cut-off", 1.0),
+        LabCycle("cc-2a", "constant current 2 A (1 C) to cut-off", 2.0),
+        LabCycle("cc-4a", "constant current 4 A (2 C) to cut-off", 4.0),
+        LabCycle("square-4a", "4 A square wave, 50 % duty, 60 s period, to cut-off", 4.0, 60.0),
+    ]
+}
+
+ALL_CYCLES = [*DRIVE_CYCLES, *LAB_CYCLES]
+
+
+def check_cycle(name: str) -> str:
+    """Return the cycle name if known, else raise an error naming the valid choices."""
+    if name not in DRIVE_CYCLES and name not in LAB_CYCLES:
+        raise UnknownChoiceError("cycle", name, ALL_CYCLES)
+    return name

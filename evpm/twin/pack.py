@@ -1,0 +1,194 @@
+"""Equivalent-circuit pack model with a lumped thermal model.
+
+Every cell of the pack is taken as identical, so the pack is one cell scaled by the series and
+parallel counts. The cell is an open-circuit voltage source (chemistry curve) with a series
+resistance R0 and one RC pair (R1, τ1); both resistances grow with the aging state's resistance
+factor, rise in the cold (Arrhenius) and near empty. Capacity is the rated capacity × SoH, so a
+worn cell moves further in SOC per ampere-hour. Heat is R0·I² + V1²/R1 per cell, lost to ambient
+through a conductance, stored in the cell's thermal mass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from evpm import chemistry
+from evpm.errors import InvalidValueError
+from evpm.profiles import SOP_SOC, Profile
+
+# Activation energy of the cell resistance (J/mol) over the gas constant: ~ ×2 from 25 °C to 0 °C.
+RESISTANCE_EA_OVER_R = 2400.0
+T_REF_K = 298.15
+EMPTY_SOC = 0.02  # a drive stops here: the BMS cuts propulsion before the cell is empty
+
+
+@dataclass(frozen=True)
+class AgingState:
+    """How worn a battery is: capacity fraction and resistance growth factor."""
+
+    soh: float = 1.0
+    resistance_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.soh <= 1.2) or not math.isfinite(self.soh):
+            raise InvalidValueError(f"SoH {self.soh} is outside (0, 1.2]")
+        if not (0.5 <= self.resistance_factor <= 10.0) or not math.isfinite(
+            self.resistance_factor
+        ):
+            raise InvalidValueError(
+                f"resistance factor {self.resistance_factor} is outside [0.5, 10]"
+            )
+
+
+@dataclass
+class PackTrace:
+    """Per-sample pack signals, noise-free (true values)."""
+
+    time_s: np.ndarray
+    voltage_v: np.ndarray  # pack terminal voltage
+    current_a: np.ndarray  # pack current, negative while discharging
+    soc: np.ndarray
+    temperature_c: np.ndarray  # cell temperature
+    power_w: np.ndarray  # delivered pack power (+ discharge)
+    derated: int  # samples where the BMS limited power (voltage or power limit)
+    stopped_early: bool  # the pack reached empty / cut-off before the demand ended
+
+
+def _arrhenius(temp_c: float) -> float:
+    return math.exp(RESISTANCE_EA_OVER_R * (1.0 / (temp_c + 273.15) - 1.0 / T_REF_K))
+
+
+def _soc_factor(soc: float) -> float:
+    # Resistance rises steeply only near empty; flat over the usual window.
+    return 1.0 + 0.6 * math.exp(-max(soc, 0.0) / 0.06)
+
+
+def true_sop_w(profile: Profile, aging: AgingState) -> float:
+    """State of power: the pack's 10-s peak discharge power at 50 % SOC and 25 °C, in watts.
+
+    Voltage-limited HPPC definition: the constant current that brings the terminal voltage to
+    the cell's minimum after 10 s from rest, times that voltage, times the cell count.
+    """
+    r0 = profile.cell_r0_ohm * aging.resistance_factor * _soc_factor(SOP_SOC)
+    r_pulse = r0 * profile.pulse_resistance_factor
+    ocv_half = float(chemistry.ocv(profile.chemistry, SOP_SOC))
+    current = (ocv_half - profile.cell_v_min) / r_pulse
+    return profile.cells * profile.cell_v_min * current
+
+
+def simulate(
+    profile: Profile,
+    aging: AgingState,
+    time_s: np.ndarray,
+    demand: np.ndarray,
+    *,
+    mode: str,
+    soc0: float,
+    ambient_c: float,
+    temp0_c: float | None = None,
+    stop_at_cutoff: bool = False,
+) -> PackTrace:
+    """Run the pack over a demand sampled at `time_s`.
+
+    `mode="power"`: demand is pack power in W (+ discharge, − regen), held over each step
+    ending at that sample (FASTSim's convention). `mode="current"`: demand is pack current in A
+    (+ discharge). The run stops at empty SOC, or with `stop_at_cutoff` at the cut-off voltage.
+    """
+    if mode not in ("power", "current"):
+        raise ValueError(f"mode must be 'power' or 'current', not {mode!r}")
+    if not 0.0 < soc0 <= 1.0:
+        raise InvalidValueError(f"initial SOC {soc0} is outside (0, 1]")
+    n = len(time_s)
+    cells, parallel, series = profile.cells, profile.parallel, profile.series
+    capacity_as = profile.cell_capacity_ah * aging.soh * 3600.0
+    r0_base = profile.cell_r0_ohm * aging.resistance_factor
+    r1_base = r0_base * profile.r1_fraction
+    tau = profile.tau1_s
+    v_min, v_max = profile.cell_v_min, profile.cell_v_max
+    heat_mass, cooling = profile.cell_thermal_mass_j_per_k, profile.cell_cooling_w_per_k
+    table_soc, table_v = chemistry.SOC_POINTS.tolist(), chemistry.ocv_table(profile.chemistry)
+    table_v = table_v.tolist()
+
+    volts = np.empty(n)
+    amps = np.empty(n)
+    socs = np.empty(n)
+    temps = np.empty(n)
+    powers = np.empty(n)
+    soc, v1 = soc0, 0.0
+    temp = ambient_c if temp0_c is None else temp0_c
+    derated = 0
+    stopped = False
+    last = n
+
+    def ocv_at(s: float) -> float:
+        # Scalar interpolation: np.interp per step costs more than the rest of the step.
+        s = min(max(s, 0.0), 1.0)
+        for j in range(1, len(table_soc)):
+            if s <= table_soc[j]:
+                x0, x1 = table_soc[j - 1], table_soc[j]
+                return table_v[j - 1] + (table_v[j] - table_v[j - 1]) * (s - x0) / (x1 - x0)
+        return table_v[-1]
+
+    # At rest before the first sample: terminal voltage is the OCV.
+    volts[0], amps[0], socs[0], temps[0], powers[0] = ocv_at(soc) * series, 0.0, soc, temp, 0.0
+    for k in range(1, n):
+        dt = time_s[k] - time_s[k - 1]
+        temp_factor = _arrhenius(temp)
+        r0 = r0_base * temp_factor * _soc_factor(soc)
+        r1 = r1_base * temp_factor
+        decay = math.exp(-dt / tau)
+        r_eff = r0 + r1 * (1.0 - decay)
+        emf = ocv_at(soc) - v1 * decay
+        limited = False
+        if mode == "power":
+            p_cell = demand[k] / cells
+            disc = emf * emf - 4.0 * r_eff * p_cell
+            if disc < 0.0:  # more power asked than the cell can give: give the most it can
+                current = emf / (2.0 * r_eff)
+                limited = True
+            else:
+                current = (emf - math.sqrt(disc)) / (2.0 * r_eff)
+        else:
+            current = demand[k] / parallel
+        volt = emf - r_eff * current
+        if volt < v_min and current > 0.0:
+            if stop_at_cutoff:
+                # Land exactly on the cut-off, the way a lab cycler ends the step.
+                current = (emf - v_min) / r_eff
+                volt = v_min
+                stopped = True
+            else:
+                current = max((emf - v_min) / r_eff, 0.0)
+                volt = emf - r_eff * current
+                limited = True
+        elif volt > v_max and current < 0.0:  # regen would overcharge: the BMS cuts it back
+            current = min((emf - v_max) / r_eff, 0.0)
+            volt = emf - r_eff * current
+            limited = True
+        derated += limited
+        v1 = v1 * decay + r1 * (1.0 - decay) * current
+        soc -= current * dt / capacity_as
+        heat = r0 * current * current + (v1 * v1 / r1 if r1 > 0 else 0.0)
+        temp += dt * (heat - cooling * (temp - ambient_c)) / heat_mass
+        volts[k] = volt * series
+        amps[k] = -current * parallel
+        socs[k] = soc
+        temps[k] = temp
+        powers[k] = volt * current * cells
+        if stopped or (soc <= EMPTY_SOC and not stop_at_cutoff):
+            stopped = True
+            last = k + 1
+            break
+    return PackTrace(
+        time_s=np.asarray(time_s[:last], dtype=float),
+        voltage_v=volts[:last],
+        current_a=amps[:last],
+        soc=socs[:last],
+        temperature_c=temps[:last],
+        power_w=powers[:last],
+        derated=derated,
+        stopped_early=stopped,
+    )
