@@ -12,6 +12,12 @@ import numpy as np
 
 from evpm.errors import UnknownChoiceError
 
+# Activation energy of a Li-ion cell's resistance over the gas constant (≈ 20 kJ/mol, a typical
+# literature value): resistance × 1.9 from 25 °C to 0 °C. The twin's cell model and the
+# temperature-corrected resistance feature share this one assumption.
+RESISTANCE_EA_OVER_R = 2400.0
+T_REF_K = 298.15
+
 SOC_POINTS = np.array([0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00])
 
 OCV_TABLES: dict[str, np.ndarray] = {
@@ -24,6 +30,11 @@ OCV_TABLES: dict[str, np.ndarray] = {
     # 18650 lab cell (NASA PCoE cells), 4.2 V / 2.7 V.
     "lab": np.array([2.70, 3.32, 3.45, 3.55, 3.61, 3.66, 3.71, 3.77, 3.85, 3.94, 4.04, 4.19]),
 }
+
+
+def resistance_temperature_factor(temp_c: float | np.ndarray) -> float | np.ndarray:
+    """Resistance at `temp_c` over resistance at 25 °C (Arrhenius)."""
+    return np.exp(RESISTANCE_EA_OVER_R * (1.0 / (np.asarray(temp_c) + 273.15) - 1.0 / T_REF_K))
 
 
 def ocv_table(chemistry: str) -> np.ndarray:

@@ -164,6 +164,116 @@ def twin_cases(
     return index
 
 
+def _tqdm_progress(label: str, total: int):
+    """A progress bar per stage (stderr), closed when it is full."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="step", file=sys.stderr, leave=True)
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        if bar.n >= bar.total:
+            bar.close()
+
+    return tick
+
+
+def _json_safe(value):
+    if isinstance(value, float) and value != value:  # NaN → null
+        return None
+    return value
+
+
+@app.command("features")
+@user_errors
+def features(
+    file: Annotated[Path, typer.Argument(help="Trip CSV")],
+    profile: Annotated[str | None, typer.Option(help="Profile (default: fleet registry)")] = None,
+) -> dict:
+    """Print the feature row (JSON) that the pipeline would POST for this trip."""
+    from evpm.features import extract_file
+    from evpm.profiles import get_profile, profile_for_vehicle, read_registry
+    from evpm.settings import Settings
+    from evpm.trips import vehicle_id_from_name
+
+    if not file.is_file():
+        raise EvpmError(f"{file}: no such file")
+    if profile:
+        chosen = get_profile(profile)
+    else:
+        vehicle_id = vehicle_id_from_name(file.name)
+        registry = read_registry(Settings.from_env().registry_path)
+        chosen = profile_for_vehicle(vehicle_id or "", registry)
+    row = {k: _json_safe(v) for k, v in extract_file(file, chosen).items()}
+    typer.echo(json.dumps({"profile": chosen.name, **row}, indent=2))
+    return row
+
+
+@app.command("train")
+@user_errors
+def train(
+    out: Annotated[Path, typer.Option(help="Where the models and model card go")] = Path("models"),
+    work: Annotated[Path, typer.Option(help="Scratch folder for the simulated trips")] = Path(
+        "data/training"),
+    vehicles: Annotated[int, typer.Option(help="Road vehicles")] = 240,
+    lab_cells: Annotated[int, typer.Option(help="Lab cells")] = 60,
+    trips: Annotated[int, typer.Option(help="Trips per vehicle / cell")] = 16,
+    estimators: Annotated[int, typer.Option(help="Boosting rounds per model")] = 800,
+    seed: Annotated[int, typer.Option(help="Seed of everything")] = 2026,
+) -> dict:
+    """Rebuild the shipped models and their model card, reproducibly."""
+    import shutil
+
+    from evpm.training import TrainConfig
+    from evpm.training import train as run_training
+
+    config = TrainConfig(vehicles=vehicles, lab_cells=lab_cells, trips=trips,
+                         n_estimators=estimators, seed=seed)
+    if work.exists():
+        shutil.rmtree(work)  # a stale trip from an earlier run must not leak into this one
+    start = time.perf_counter()
+    card = run_training(config, out, work, progress=_tqdm_progress)
+    m = card["metrics"]
+    typer.echo(
+        f"model {card['model_version']} in {out} ({time.perf_counter() - start:.0f} s): "
+        f"SoH trip MAE {m['soh_trip_mae_all']:.4f} (window>=10 %: "
+        f"{m['soh_trip_mae_window_ge_10pct']:.4f}, full discharge: "
+        f"{m['soh_trip_mae_full_discharge']:.4f}), vehicle SoH MAE {m['soh_vehicle_mae']:.4f}, "
+        f"SoP MAPE {m['sop_mape_pct']:.2f} %, reference-only SoH MAE "
+        f"{m['soh_reference_only_mae']:.4f}"
+    )
+    return card
+
+
+@app.command("validate-nasa")
+@user_errors
+def validate_nasa(
+    directory: Annotated[Path, typer.Argument(help="The nasa-pcoe-discharge folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    models: Annotated[Path, typer.Option(help="Models folder")] = Path("models"),
+) -> dict:
+    """Predict real NASA cells' state of health and print the error table."""
+    from evpm.nasa import format_summary, load_labels, summarise
+    from evpm.nasa import validate_nasa as run_validation
+
+    if not directory.is_dir():
+        raise EvpmError(f"{directory}: not a folder")
+    cells = load_labels(directory)["battery_id"].nunique()
+    predictor = _load_predictor(models)
+    results = run_validation(directory, predictor, progress=_tqdm_progress("cells", cells))
+    summary = summarise(results)
+    typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    return summary
+
+
+def _load_predictor(models: Path):
+    from evpm.predictor import Predictor
+
+    if not (models / "model_card.json").exists():
+        raise EvpmError(f"no models in {models}: run `evpm train` first")
+    return Predictor.load(models)
+
+
 @app.command("up")
 @user_errors
 def up(

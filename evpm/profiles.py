@@ -67,16 +67,20 @@ class Profile:
         return 1.0 + self.r1_fraction * (1.0 - math.exp(-SOP_PULSE_S / self.tau1_s))
 
     @property
+    def rated_pulse_resistance_ohm(self) -> float:
+        """10-s pulse resistance of a new cell at 25 °C that its rated peak power implies."""
+        ocv_half = float(chemistry.ocv(self.chemistry, SOP_SOC))
+        cell_power = self.rated_peak_power_w / self.cells
+        return self.cell_v_min * (ocv_half - self.cell_v_min) / cell_power
+
+    @property
     def cell_r0_ohm(self) -> float:
         """Series resistance of a new cell at 25 °C, set so the new pack's SoP is its rating.
 
         SoP is voltage-limited: P = Vmin · (OCV − Vmin) / R_10s per cell, so R_10s follows
         from the rated power, and R0 from R_10s and the RC pair.
         """
-        ocv_half = float(chemistry.ocv(self.chemistry, SOP_SOC))
-        cell_power = self.rated_peak_power_w / self.cells
-        r_10s = self.cell_v_min * (ocv_half - self.cell_v_min) / cell_power
-        return r_10s / self.pulse_resistance_factor
+        return self.rated_pulse_resistance_ohm / self.pulse_resistance_factor
 
 
 PROFILES: dict[str, Profile] = {

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo() -> Path:
     """The project checkout."""
     return REPO

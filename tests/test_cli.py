@@ -79,3 +79,31 @@ def test_console_script_runs_as_a_real_process(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: unknown cycle 'x'")
     assert bad.stdout == ""
+
+
+def test_features_prints_the_json_row(repo):
+    result = runner.invoke(app, ["features", str(repo / "test_cases" / "tripdata.TC06.csv")])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    assert row["profile"] == "nissan-leaf-30"  # from the fleet registry
+    assert row["dod"] > 0 and row["capacity_ratio"] == pytest.approx(0.85, abs=0.02)
+    forced = runner.invoke(app, ["features", str(repo / "test_cases" / "tripdata.TC06.csv"),
+                                 "--profile", "renault-zoe-ze50"])
+    assert json.loads(forced.output)["profile"] == "renault-zoe-ze50"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("time_s,voltage_V\n0,1\n", "missing required column(s): current_A"),
+    ("time_s,voltage_V,current_A\n0,380,0\n1,380,-5\n", "insufficient data"),
+])
+def test_features_bad_trip_is_one_line(tmp_path, content, message):
+    path = tmp_path / "tripdata.X1.csv"
+    path.write_text(content)
+    result = runner.invoke(app, ["features", str(path)])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and message in result.output
+
+
+def test_validate_nasa_on_a_missing_folder_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["validate-nasa", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "not a folder" in result.output

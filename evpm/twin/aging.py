@@ -50,8 +50,14 @@ CLIMATES: dict[str, Climate] = {
         Climate("temperate", 11.0, 8.0, 5.0),
         Climate("hot", 24.0, 8.0, 6.0),
         Climate("desert", 30.0, 9.0, 8.0),
+        # Lab chambers at the NASA PCoE test temperatures.
+        Climate("chamber-4c", 4.0, 0.0, 0.0),
+        Climate("chamber-24c", 24.0, 0.0, 0.0),
+        Climate("chamber-43c", 43.0, 0.0, 0.0),
     ]
 }
+ROAD_CLIMATES = ("cold", "temperate", "hot", "desert")
+LAB_CLIMATES = ("chamber-4c", "chamber-24c", "chamber-43c")
 
 DUTIES: dict[str, Duty] = {
     d.name: d
@@ -108,10 +114,10 @@ def _week_profile(
     temp = climate.mean_c + seasonal + daily
     top = duty.charge_to_soc
     if duty.name == "lab":
-        # Lab cycling: four full cycles a day (1 h discharge, rest, 2 h charge, rest),
+        # Lab cycling: one full cycle a day (1 h discharge, rest, 2 h charge, rest),
         # in a chamber held at the climate's mean temperature.
-        phase = hours % 6
-        soc = np.interp(phase, [0, 1, 2, 4, 6], [top, 0.05, 0.05, top, top])
+        phase = hour_of_day
+        soc = np.interp(phase, [0, 1, 2, 4, 24], [top, 0.05, 0.05, top, top])
         temp = np.full_like(hours, climate.mean_c) + 4.0 * (phase < 1)
     else:
         dsoc = min(daily_dsoc, top - 0.10)

@@ -23,7 +23,7 @@ CASES = [
     ("tesla-model3-rwd", "udds", 0.97, 25.0), ("tesla-model3-rwd", "hwfet", 0.90, -10.0),
     ("tesla-model3-rwd", "us06", 0.82, 18.0), ("tesla-model3-rwd", "wltc3", 0.72, 32.0),
     ("lab-18650-2ah", "cc-1a", 1.00, 24.0), ("lab-18650-2ah", "cc-2a", 0.90, 24.0),
-    ("lab-18650-2ah", "cc-4a", 0.80, 43.0), ("lab-18650-2ah", "square-4a", 0.65, 4.0),
+    ("lab-18650-2ah", "cc-4a", 0.80, 43.0), ("lab-18650-2ah", "square-4a", 0.65, 24.0),
 ]
 
 

@@ -28,9 +28,10 @@ from evpm.twin.trip import TripSpec, simulate_trip, trip_file_name, write_table
 TRUTH_COLUMNS = [
     "vehicle_id", "trip_id", "file", "date", "profile", "climate", "duty", "cycle", "repeats",
     "ambient_c", "true_soh", "resistance_factor", "true_sop_w", "soc_start", "soc_end",
-    "duration_s", "start_age_days", "degradation_scalar",
+    "duration_s", "start_age_days", "degradation_scalar", "discharge_capacity_ah",
 ]
 HVAC_BIN_C = 5.0  # FASTSim runs are shared between trips whose ambient rounds to the same bin
+LAB_MAX_AGE_YEARS = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class FleetSpec:
     days: float = 365.0
     seed: int = 0
     profiles: tuple[str, ...] = tuple(VEHICLE_PROFILES)
-    climates: tuple[str, ...] = tuple(aging.CLIMATES)
+    climates: tuple[str, ...] = aging.ROAD_CLIMATES  # lab cells: aging.LAB_CLIMATES
     duties: tuple[str, ...] = ("urban", "highway", "aggressive", "mixed")
     max_initial_age_years: float = 6.0
     noise: bool = True
@@ -88,7 +89,13 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
     plans = []
     for index in range(spec.vehicles):
         profile = spec.profiles[index % len(spec.profiles)]
-        duty = "lab" if profile == LAB_PROFILE else str(rng.choice(spec.duties))
+        lab = profile == LAB_PROFILE
+        duty = "lab" if lab else str(rng.choice(spec.duties))
+        climate = str(rng.choice(aging.LAB_CLIMATES if lab else spec.climates))
+        # Lab cells are cycled to end of life in months (NASA PCoE: up to ~200 cycles), not
+        # kept for years like a vehicle.
+        max_age_years = min(spec.max_initial_age_years, LAB_MAX_AGE_YEARS) if lab else \
+            spec.max_initial_age_years
         # Trips spread over the period, in order, with jitter so dates are not a grid.
         slots = (np.arange(spec.trips) + rng.uniform(0.1, 0.9, spec.trips)) / spec.trips
         plans.append(
@@ -96,9 +103,9 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
                 index=index,
                 vehicle_id=f"{spec.id_prefix}{index + 1:0{width}d}",
                 profile=profile,
-                climate=str(rng.choice(spec.climates)),
+                climate=climate,
                 duty=duty,
-                start_age_days=float(rng.uniform(0.0, spec.max_initial_age_years * 365.0)),
+                start_age_days=float(rng.uniform(0.0, max_age_years * 365.0)),
                 degradation_scalar=float(np.exp(rng.normal(0.0, 0.35))),
                 seed=int(rng.integers(0, 2**31 - 1)),
                 trip_days=slots * spec.days,
@@ -163,6 +170,7 @@ def simulate_vehicle(spec: FleetSpec, plan: VehiclePlan, out_dir: Path) -> list[
             "soc_end": truth["soc_end"], "duration_s": truth["duration_s"],
             "start_age_days": round(plan.start_age_days, 1),
             "degradation_scalar": round(plan.degradation_scalar, 4),
+            "discharge_capacity_ah": truth["discharge_capacity_ah"],
         })
     return rows
 

@@ -19,9 +19,6 @@ from evpm import chemistry
 from evpm.errors import InvalidValueError
 from evpm.profiles import SOP_SOC, Profile
 
-# Activation energy of the cell resistance (J/mol) over the gas constant: ~ ×2 from 25 °C to 0 °C.
-RESISTANCE_EA_OVER_R = 2400.0
-T_REF_K = 298.15
 EMPTY_SOC = 0.02  # a drive stops here: the BMS cuts propulsion before the cell is empty
 
 
@@ -58,7 +55,9 @@ class PackTrace:
 
 
 def _arrhenius(temp_c: float) -> float:
-    return math.exp(RESISTANCE_EA_OVER_R * (1.0 / (temp_c + 273.15) - 1.0 / T_REF_K))
+    # Scalar form of chemistry.resistance_temperature_factor (called every step).
+    return math.exp(chemistry.RESISTANCE_EA_OVER_R * (1.0 / (temp_c + 273.15)
+                                                     - 1.0 / chemistry.T_REF_K))
 
 
 def _soc_factor(soc: float) -> float:

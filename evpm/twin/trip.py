@@ -154,6 +154,12 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         "noise": spec.noise,
         "seed": spec.seed,
         "reached_cutoff": bool(is_lab and trace.stopped_early),
+        # A lab discharge's measured capacity (true current, the logged samples, trapezoid to
+        # the cut-off): what a cycler reports as the cell's capacity and what the NASA PCoE
+        # labels are. None for road trips.
+        "discharge_capacity_ah": round(float(
+            np.trapz(-trace.current_a[keep], trace.time_s[keep]) / 3600.0), 6) if is_lab
+        else None,
         "derated_samples": trace.derated,
     }
     return TripResult(spec, table, trace, truth, fastsim_energy)

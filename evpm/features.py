@@ -1,0 +1,218 @@
+"""Trip → feature row: the only definition of every feature, shared by training and serving.
+
+All features are at cell level (pack voltage ÷ series count, pack current ÷ parallel count), so
+one model serves packs of any size. Definitions hold for a full lab discharge and for a partial
+road trip alike; see docs/FEATURES.md for the table.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evpm import chemistry
+from evpm.profiles import Profile
+from evpm.trips import Trip, load_trip
+
+# The reference design's 13 features, in its request order.
+REFERENCE_FEATURES = [
+    "discharge_time_s", "voltage_drop_time_s", "delta_T_C", "avg_current", "avg_voltage",
+    "current_std", "voltage_std", "mean_max_temp", "dod", "voltage_V_mean", "current_A_mean",
+    "temperature_C_mean", "temperature_C_max",
+]
+# Physics-informed features that carry the health signal.
+PHYSICS_FEATURES = [
+    "charge_ah", "soc_window", "capacity_ratio", "discharge_capacity_ratio", "energy_wh",
+    "r_dc_ohm", "r_dc_norm", "c_rate_mean", "c_rate_max", "temp_rise_rate_c_per_h",
+    "rest_voltage", "soc_start", "rated_capacity_ah", "duration_s", "r_dc_rated_ratio",
+    "r_dc_25c_ratio",
+]
+FEATURES = REFERENCE_FEATURES + PHYSICS_FEATURES
+
+DISCHARGE_C = 0.01  # a step counts as discharging above 0.01 C
+REST_C = 0.02  # the cell is at rest below 0.02 C
+STEP_C = 0.1  # current steps of at least 0.1 C are used for the DC resistance
+MAX_STEP_S = 15.0
+VOLTAGE_DROP_FRACTION = 0.10  # of the cell's voltage window, for voltage_drop_time_s
+MIN_WINDOW = 0.02  # capacity from coulomb counting needs at least 2 % of SOC
+CUTOFF_TOLERANCE_V = 0.02
+
+
+def _truncate_at_cutoff(trip: Trip) -> tuple[int, bool]:
+    """End of a lab discharge: one past the first sample at or below the cut-off voltage.
+
+    Only logs without SOC (lab cyclers) are discharges to a cut-off; on the road a BMS derates
+    power near the minimum voltage and the trip goes on. A log that ends within 20 mV of the
+    cut-off (sensor noise) has reached it too.
+    """
+    profile = trip.profile
+    if trip.soc is not None:
+        return len(trip.time_s), False
+    discharging = -trip.cell_current > DISCHARGE_C * profile.cell_capacity_ah
+    started = np.flatnonzero(discharging)
+    if len(started) == 0:
+        return len(trip.time_s), False
+    below = np.flatnonzero(trip.cell_voltage[started[0]:] <= profile.cell_v_min)
+    if len(below):
+        return int(started[0] + below[0]) + 1, True
+    return len(trip.time_s), bool(trip.cell_voltage[-1] <= profile.cell_v_min + CUTOFF_TOLERANCE_V)
+
+
+def _dc_resistance(voltage: np.ndarray, discharge: np.ndarray, time_s: np.ndarray,
+                   capacity_ah: float, temperature: np.ndarray | None = None) -> float:
+    """Ω from voltage steps over current steps: −Σ ΔV·ΔI / Σ ΔI² over steps ≥ 0.1 C.
+
+    With `temperature`, each step's ΔV is first brought to 25 °C (÷ the Arrhenius factor at
+    that step's temperature), giving the resistance the cell would show at 25 °C.
+    """
+    d_v, d_i, d_t = np.diff(voltage), np.diff(discharge), np.diff(time_s)
+    mask = (np.abs(d_i) >= STEP_C * capacity_ah) & (d_t <= MAX_STEP_S)
+    if not mask.any():
+        return math.nan
+    if temperature is not None:
+        d_v = d_v / chemistry.resistance_temperature_factor(temperature[1:])
+    return float(-np.sum(d_v[mask] * d_i[mask]) / np.sum(d_i[mask] ** 2))
+
+
+def extract(trip: Trip) -> dict[str, float]:
+    """Compute every feature of one validated trip (NaN where a feature does not apply)."""
+    profile: Profile = trip.profile
+    rated = profile.cell_capacity_ah
+    end, reached_cutoff = _truncate_at_cutoff(trip)
+    t = trip.time_s[:end]
+    v = trip.cell_voltage[:end]
+    current = trip.cell_current[:end]
+    discharge = -current
+    dt = np.diff(t)
+    duration = float(t[-1] - t[0])
+    step_discharging = discharge[1:] > DISCHARGE_C * rated
+    discharging = discharge > DISCHARGE_C * rated
+
+    charge_ah = float(np.trapz(discharge, t) / 3600.0)
+    energy_wh = float(np.sum(v[1:] * discharge[1:] * dt) / 3600.0)
+    r_dc = _dc_resistance(v, discharge, t, rated)
+
+    drop_to = v[0] - VOLTAGE_DROP_FRACTION * (profile.cell_v_max - profile.cell_v_min)
+    below = np.flatnonzero(v < drop_to)
+    voltage_drop_time = float(t[below[0]] - t[0]) if len(below) else duration
+
+    at_rest = abs(current[0]) < REST_C * rated
+    rest_voltage = float(v[0]) if at_rest else math.nan
+    if trip.soc is not None:
+        soc = trip.soc[:end]
+        soc_start, soc_end = float(soc[0]), float(soc[-1])
+    else:
+        # No SOC column (lab logs): read the SOC off the OCV curve at the start and the end,
+        # adding back the IR drop of the load at the end (the cut-off is a loaded voltage).
+        r_est = r_dc if math.isfinite(r_dc) and r_dc > 0 else 0.0
+        soc_start = float(chemistry.soc_from_ocv(profile.chemistry, v[0] + discharge[0] * r_est))
+        soc_end = float(chemistry.soc_from_ocv(profile.chemistry, v[-1] + discharge[-1] * r_est))
+    window = soc_start - soc_end
+
+    temp = None if trip.temperature_c is None else trip.temperature_c[:end]
+    # Without a temperature log, 25 °C is assumed for the correction.
+    r_dc_25c = _dc_resistance(v, discharge, t, rated, np.full_like(t, 25.0) if temp is None
+                              else temp)
+    if temp is not None:
+        minute = np.floor((t - t[0]) / 60.0).astype(int)
+        starts = np.flatnonzero(np.r_[True, minute[1:] != minute[:-1]])
+        per_minute_max = np.maximum.reduceat(temp, starts)
+        delta_t = float(temp.max() - temp[0])
+        temps = {
+            "delta_T_C": delta_t,
+            "mean_max_temp": float(per_minute_max.mean()),
+            "temperature_C_mean": float(temp.mean()),
+            "temperature_C_max": float(temp.max()),
+            "temp_rise_rate_c_per_h": delta_t / (duration / 3600.0),
+        }
+    else:
+        temps = dict.fromkeys(
+            ["delta_T_C", "mean_max_temp", "temperature_C_mean", "temperature_C_max",
+             "temp_rise_rate_c_per_h"], math.nan)
+
+    row = {
+        "discharge_time_s": float(np.sum(dt[step_discharging])),
+        "voltage_drop_time_s": voltage_drop_time,
+        "delta_T_C": temps["delta_T_C"],
+        "avg_current": float(current[discharging].mean()) if discharging.any() else math.nan,
+        "avg_voltage": float(v[discharging].mean()) if discharging.any() else math.nan,
+        "current_std": float(current.std()),
+        "voltage_std": float(v.std()),
+        "mean_max_temp": temps["mean_max_temp"],
+        "dod": 100.0 * window,
+        "voltage_V_mean": float(v.mean()),
+        "current_A_mean": float(current.mean()),
+        "temperature_C_mean": temps["temperature_C_mean"],
+        "temperature_C_max": temps["temperature_C_max"],
+        "charge_ah": charge_ah,
+        "soc_window": window,
+        "capacity_ratio": charge_ah / (window * rated) if window >= MIN_WINDOW else math.nan,
+        "discharge_capacity_ratio": charge_ah / rated if reached_cutoff else math.nan,
+        "energy_wh": energy_wh,
+        "r_dc_ohm": r_dc,
+        "r_dc_norm": r_dc * rated,
+        "c_rate_mean": float(discharge[discharging].mean() / rated) if discharging.any()
+        else math.nan,
+        "c_rate_max": float(discharge.max() / rated),
+        "temp_rise_rate_c_per_h": temps["temp_rise_rate_c_per_h"],
+        "rest_voltage": rest_voltage,
+        "soc_start": soc_start,
+        "rated_capacity_ah": rated,
+        "duration_s": duration,
+        # Measured resistance over the profile's rated pulse resistance (from its rated power).
+        "r_dc_rated_ratio": r_dc / profile.rated_pulse_resistance_ohm,
+        # The same at 25 °C: resistance growth, with the trip's temperature taken out.
+        "r_dc_25c_ratio": r_dc_25c / profile.rated_pulse_resistance_ohm,
+    }
+    return row
+
+
+DEFAULT_SOH_ANCHOR = 0.85
+
+
+def soh_anchor(rows: pd.DataFrame) -> np.ndarray:
+    """The physics estimate of SoH that the model corrects: measured capacity over rated.
+
+    In order: discharge capacity to the cut-off when the trip reached it; capacity from
+    coulomb counting over the SOC window; for a reference-only request whose profile is known,
+    the discharged charge (avg_current × discharge_time_s) over the depth of discharge; else a
+    constant. The SoH model learns the residual, so it carries across pack sizes and beyond
+    the SoH range of its training vehicles, as the physics does.
+    """
+    def column(name: str) -> np.ndarray:
+        if name not in rows:
+            return np.full(len(rows), np.nan)
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
+
+    gross_ah = -column("avg_current") * column("discharge_time_s") / 3600.0
+    window = column("dod") / 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference = np.where(window >= MIN_WINDOW,
+                             gross_ah / (window * column("rated_capacity_ah")), np.nan)
+    anchor = column("discharge_capacity_ratio")
+    for fallback in (column("capacity_ratio"), reference):
+        anchor = np.where(np.isfinite(anchor), anchor, fallback)
+    return np.where(np.isfinite(anchor), np.clip(anchor, 0.2, 1.3), DEFAULT_SOH_ANCHOR)
+
+
+def sop_anchor(rows: pd.DataFrame) -> np.ndarray:
+    """The physics estimate of SoP / rated that the SoP model corrects: 1 / resistance growth.
+
+    SoP is voltage-limited, so it scales as 1 / (10-s resistance at 25 °C); the measured
+    resistance over the rated one (`r_dc_25c_ratio`) gives it, up to the pulse-length factor
+    the model learns. A constant for requests without it.
+    """
+    if "r_dc_25c_ratio" not in rows:
+        return np.full(len(rows), 1.0)
+    ratio = pd.to_numeric(rows["r_dc_25c_ratio"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        anchor = 1.0 / ratio
+    return np.where(np.isfinite(anchor) & (ratio > 0), np.clip(anchor, 0.1, 2.0), 1.0)
+
+
+def extract_file(path: Path | str, profile: Profile) -> dict[str, float]:
+    """Read, validate and extract one trip CSV."""
+    return extract(load_trip(path, profile))

@@ -1,0 +1,81 @@
+"""Health score, maintenance status and the robust per-vehicle SoH (one definition each).
+
+Used by the predictor (per prediction), the API's /vehicles and the dashboard, so every view
+shows the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+HEALTHY, MONITOR, PRIORITY = "Healthy", "Monitor", "Priority_Maintenance"
+STATUSES = (HEALTHY, MONITOR, PRIORITY)
+UNKNOWN_RATED_SOP_W = 50_000.0  # PRODUCT.md: rated SoP when the vehicle's profile is unknown
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """Score thresholds (configurable) and the SoH floors that override the score."""
+
+    priority_score: float = 0.8
+    monitor_score: float = 0.5
+    never_healthy_at_or_below_soh: float = 0.80
+    priority_at_or_below_soh: float = 0.70
+
+
+def health_score(soh: float, sop_w: float, rated_sop_w: float) -> float:
+    """(1 − SoH) + (1 − SoP / rated SoP): 0 for a new battery, higher is worse."""
+    return (1.0 - soh) + (1.0 - sop_w / rated_sop_w)
+
+
+def status_for(soh: float, score: float, rules: StatusRules = StatusRules()) -> str:
+    """Maintenance status from the score, never Healthy ≤ 80 % SoH, Priority ≤ 70 %."""
+    if score >= rules.priority_score or soh <= rules.priority_at_or_below_soh:
+        return PRIORITY
+    if score >= rules.monitor_score or soh <= rules.never_healthy_at_or_below_soh:
+        return MONITOR
+    return HEALTHY
+
+
+RECENT_TRIPS = 10
+MIN_TREND_TRIPS = 4
+MIN_TREND_DAYS = 14.0
+MAX_FADE_PER_DAY = 0.5 / 365.0  # a slope steeper than 50 %/year is noise, not aging
+
+
+def vehicle_soh(
+    days: Sequence[float], soh: Sequence[float], soc_window: Sequence[float] | None = None,
+    recent: int = RECENT_TRIPS,
+) -> float:
+    """One robust SoH for a vehicle from its recent per-trip predictions (NaN if none).
+
+    Uses the last `recent` trips, weighting each by its SOC window squared (a trip over a wide
+    window measures capacity far better than a short hop). With at least four trips spanning two
+    weeks it fits a weighted line (slope clamped between 0 and −50 %/year, since SoH does not
+    rise) and reads it at the latest trip, so the estimate does not lag a fading battery;
+    otherwise it is the weighted median.
+    """
+    t = np.asarray(days, dtype=float)[-recent:]
+    y = np.asarray(soh, dtype=float)[-recent:]
+    if soc_window is None:
+        w = np.ones_like(y)
+    else:
+        window = np.asarray(soc_window, dtype=float)[-recent:]
+        w = np.clip(np.nan_to_num(window, nan=0.02), 0.01, 1.0) ** 2
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y, w = t[keep], y[keep], w[keep]
+    if len(y) == 0:
+        return math.nan
+    if len(y) >= MIN_TREND_TRIPS and t.max() - t.min() >= MIN_TREND_DAYS:
+        t_mean = np.average(t, weights=w)
+        y_mean = np.average(y, weights=w)
+        slope = np.sum(w * (t - t_mean) * (y - y_mean)) / np.sum(w * (t - t_mean) ** 2)
+        slope = float(np.clip(slope, -MAX_FADE_PER_DAY, 0.0))
+        return float(y_mean + slope * (t.max() - t_mean))
+    order = np.argsort(y)
+    cumulative = np.cumsum(w[order])
+    return float(y[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])

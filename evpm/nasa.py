@@ -1,0 +1,145 @@
+"""Real-cell check: NASA PCoE discharge cycles through trip → features → model (never trained on).
+
+Every discharge cycle of every cell becomes a lab-cell trip (time, cell voltage, current,
+temperature), is validated and featurised by the same code as the pipeline, and predicted with
+the lab-cell profile. The label is the data set's capacity / 2.0 Ah. The data set's own faulty
+labels are left out, with a reason, not fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evpm.errors import EvpmError
+from evpm.features import extract
+from evpm.predictor import Predictor
+from evpm.profiles import LAB_PROFILE, get_profile
+from evpm.trips import TripError, validate_trip
+
+MIN_LABEL_AH = 0.3  # data set README: values under about 0.3 Ah are faults
+FIRST_CYCLE_RATIO = 0.8  # a first cycle this far below the next ones is a fault
+RATED_AH = 2.0
+
+
+@dataclass
+class CycleResult:
+    """One discharge cycle: label, prediction or the reason it was skipped."""
+
+    battery_id: str
+    cycle: int
+    label_soh: float
+    predicted_soh: float = math.nan
+    skipped: str | None = None
+
+
+def faulty_label_reason(labels: pd.Series, position: int) -> str | None:
+    """Why a cell's label at `position` (cycle order) is one of the data set's faults, if it is."""
+    value = labels.iloc[position]
+    if not np.isfinite(value):
+        return "missing label"
+    if value <= 0:
+        return "zero label"
+    if value < MIN_LABEL_AH:
+        return f"implausible label {value:.3f} Ah (< {MIN_LABEL_AH} Ah)"
+    if position == 0:
+        following = labels.iloc[1:6]
+        following = following[np.isfinite(following) & (following >= MIN_LABEL_AH)]
+        if len(following) and value < FIRST_CYCLE_RATIO * float(following.median()):
+            return f"first cycle {value:.3f} Ah far below the next ones"
+    return None
+
+
+def load_labels(directory: Path) -> pd.DataFrame:
+    """cycles.csv with capacity as a number (the data set writes '[]' for missing)."""
+    path = directory / "cycles.csv"
+    if not path.exists():
+        raise EvpmError(f"{path} not found: point DIR at the nasa-pcoe-discharge folder")
+    labels = pd.read_csv(path, dtype={"capacity_ah": str})
+    labels["capacity_ah"] = pd.to_numeric(labels["capacity_ah"], errors="coerce")
+    return labels.sort_values(["battery_id", "cycle"]).reset_index(drop=True)
+
+
+def validate_nasa(directory: Path, predictor: Predictor,
+                  progress: Callable[[int], None] | None = None) -> list[CycleResult]:
+    """Predict every discharge cycle of every cell; return one result per labelled cycle."""
+    profile = get_profile(LAB_PROFILE)
+    labels = load_labels(directory)
+    results: list[CycleResult] = []
+    for battery_id, cell_labels in labels.groupby("battery_id", sort=True):
+        series = pd.read_parquet(directory / f"{battery_id}.parquet")
+        by_cycle = dict(tuple(series.groupby("cycle")))
+        caps = cell_labels["capacity_ah"].reset_index(drop=True)
+        rows, keep = [], []
+        for position, cycle in enumerate(cell_labels["cycle"]):
+            label = caps.iloc[position]
+            result = CycleResult(battery_id, int(cycle), label / RATED_AH)
+            results.append(result)
+            result.skipped = faulty_label_reason(caps, position)
+            if result.skipped:
+                continue
+            table = by_cycle.get(cycle)
+            if table is None:
+                result.skipped = "no time series for this cycle"
+                continue
+            trip_table = table.sort_values("time_s")[
+                ["time_s", "voltage_V", "current_A", "temperature_C"]].astype(float)
+            try:
+                rows.append(extract(validate_trip(trip_table.reset_index(drop=True), profile)))
+                keep.append(result)
+            except TripError as exc:
+                result.skipped = f"trip rejected: {exc}"
+        if rows:
+            for result, prediction in zip(keep, predictor.predict(rows, [profile] * len(rows)),
+                                          strict=True):
+                result.predicted_soh = prediction.predicted_soh
+        if progress:
+            progress(1)
+    return results
+
+
+def summarise(results: list[CycleResult]) -> dict:
+    """Per-cell and overall MAE, worst error and counts (JSON-ready)."""
+    frame = pd.DataFrame([r.__dict__ for r in results])
+    used = frame[frame["skipped"].isna()].copy()
+    used["error"] = (used["predicted_soh"] - used["label_soh"]).abs()
+    cells = []
+    for battery_id, group in frame.groupby("battery_id", sort=True):
+        ok = used[used["battery_id"] == battery_id]
+        cells.append({
+            "battery_id": battery_id,
+            "cycles": int(len(ok)),
+            "skipped": int(group["skipped"].notna().sum()),
+            "mae": float(ok["error"].mean()) if len(ok) else None,
+            "worst_error": float(ok["error"].max()) if len(ok) else None,
+            "bias": float((ok["predicted_soh"] - ok["label_soh"]).mean()) if len(ok) else None,
+        })
+    return {
+        "cells": len(cells),
+        "cycles": int(len(used)),
+        "skipped": int(frame["skipped"].notna().sum()),
+        "mae": float(used["error"].mean()),
+        "worst_error": float(used["error"].max()),
+        "per_cell": cells,
+        "skip_reasons": frame["skipped"].dropna().str.split(" ").str[0].value_counts().to_dict(),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """Plain-text per-cell table and total."""
+    lines = [f"{'cell':<7} {'cycles':>6} {'skipped':>7} {'MAE':>7} {'worst':>7} {'bias':>7}"]
+    for c in summary["per_cell"]:
+        if c["cycles"]:
+            lines.append(f"{c['battery_id']:<7} {c['cycles']:>6} {c['skipped']:>7} "
+                         f"{c['mae']:>7.4f} {c['worst_error']:>7.4f} {c['bias']:>+7.4f}")
+        else:
+            lines.append(f"{c['battery_id']:<7} {0:>6} {c['skipped']:>7} {'-':>7} {'-':>7} "
+                         f"{'-':>7}")
+    lines.append(f"{'total':<7} {summary['cycles']:>6} {summary['skipped']:>7} "
+                 f"{summary['mae']:>7.4f} {summary['worst_error']:>7.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,337 @@
+"""Labeled data from the twin → SoH and SoP XGBoost models + model card, reproducibly.
+
+Recipe: simulate road vehicles (every vehicle profile, urban / highway / aggressive / mixed duty,
+cold to desert climates) and lab cells (constant-current and square-wave discharges in 4, 24 and
+43 °C chambers) with BLAST-Lite aging and BMS noise; write every trip as a CSV and read it back
+through the same trip → features path that serving uses; split by vehicle; train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evpm.features import (
+    FEATURES,
+    PHYSICS_FEATURES,
+    REFERENCE_FEATURES,
+    extract_file,
+    soh_anchor,
+    sop_anchor,
+)
+from evpm.health import vehicle_soh
+from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, get_profile
+from evpm.trips import TripError
+from evpm.twin.fleet import FleetSpec, simulate_fleet
+
+SOH_MODEL_FILE = "optimized_soh_xgb_model.joblib"
+SOP_MODEL_FILE = "sop_model_final.joblib"
+MODEL_CARD_FILE = "model_card.json"
+# Physics says capacity features can only raise SoH and resistance can only lower SoP.
+SOH_MONOTONE = {"capacity_ratio": 1, "discharge_capacity_ratio": 1}
+SOP_MONOTONE = {"r_dc_norm": -1, "r_dc_rated_ratio": -1, "r_dc_25c_ratio": -1}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines the training data and the models."""
+
+    vehicles: int = 240
+    lab_cells: int = 60
+    trips: int = 16
+    days: float = 365.0
+    seed: int = 2026
+    test_fraction: float = 0.25
+    reference_only_fraction: float = 0.8
+    n_estimators: int = 800
+    max_depth: int = 6
+    learning_rate: float = 0.05
+    workers: int = 2
+
+
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+def _extract_job(job: tuple[str, str]) -> dict:
+    path, profile = job
+    try:
+        return extract_file(path, get_profile(profile))
+    except TripError as exc:
+        return {"error": exc.reason}
+
+
+def generate_dataset(config: TrainConfig, work_dir: Path, progress: Progress = _no_progress
+                     ) -> pd.DataFrame:
+    """Simulate the fleets, extract features from the written CSVs, attach labels."""
+    fleets = [
+        (FleetSpec(vehicles=config.vehicles, trips=config.trips, days=config.days,
+                   seed=config.seed, profiles=tuple(VEHICLE_PROFILES), id_prefix="EV"), "road"),
+        (FleetSpec(vehicles=config.lab_cells, trips=config.trips, days=config.days,
+                   seed=config.seed + 1, profiles=(LAB_PROFILE,), id_prefix="CELL"), "lab"),
+    ]
+    truth_rows = []
+    for spec, name in fleets:
+        if spec.vehicles == 0:
+            continue
+        tick = progress(f"simulate {name} fleet", spec.vehicles)
+        rows = simulate_fleet(spec, work_dir / name, workers=config.workers, progress=tick)
+        truth_rows += [{**row, "path": str(work_dir / name / row["file"])} for row in rows]
+    # Truth columns that share a name with a feature get a prefix (features are measured).
+    truth = pd.DataFrame(truth_rows).rename(columns={
+        "soc_start": "true_soc_start", "soc_end": "true_soc_end", "duration_s": "true_duration_s"})
+    jobs = list(zip(truth["path"], truth["profile"], strict=True))
+    tick = progress("extract features", len(jobs))
+    features = []
+    with multiprocessing.get_context("fork").Pool(config.workers) as pool:
+        for row in pool.imap(_extract_job, jobs, chunksize=16):
+            features.append(row)
+            tick(1)
+    data = pd.concat([truth.reset_index(drop=True), pd.DataFrame(features)], axis=1)
+    if "error" in data:
+        data = data[data["error"].isna()].drop(columns="error")
+    rated_capacity = data["profile"].map(lambda p: get_profile(p).pack_capacity_ah)
+    rated_power = data["profile"].map(lambda p: get_profile(p).rated_peak_power_w)
+    lab_discharge = data["discharge_capacity_ah"].notna()
+    # Lab discharges are labelled the way a lab (and the NASA data set) measures capacity:
+    # charge delivered to the cut-off over rated capacity. Road trips: the cell's capacity.
+    data["soh_label"] = np.where(lab_discharge,
+                                 data["discharge_capacity_ah"] / rated_capacity,
+                                 data["true_soh"])
+    data["sop_label"] = data["true_sop_w"] / rated_power
+    data["true_window"] = data["true_soc_start"] - data["true_soc_end"]
+    return data.reset_index(drop=True)
+
+
+def split_by_vehicle(data: pd.DataFrame, config: TrainConfig) -> pd.Series:
+    """True for test rows: a seeded share of each profile's vehicles, never split by trip."""
+    rng = np.random.default_rng(config.seed)
+    test_ids: set[str] = set()
+    for _, group in data.groupby("profile", sort=True):
+        ids = np.array(sorted(group["vehicle_id"].unique()))
+        rng.shuffle(ids)
+        test_ids.update(ids[: max(1, math.ceil(config.test_fraction * len(ids)))])
+    return data["vehicle_id"].isin(test_ids)
+
+
+def reference_only(frame: pd.DataFrame, keep_profile: bool = False) -> pd.DataFrame:
+    """The same rows as a reference-design client sends them: physics features absent.
+
+    With `keep_profile`, the profile's rated capacity stays: the API adds it when it knows
+    the vehicle's profile (fleet registry or a `profile` field).
+    """
+    masked = frame.copy()
+    masked[[f for f in PHYSICS_FEATURES if not (keep_profile and f == "rated_capacity_ah")]] = \
+        np.nan
+    return masked
+
+
+def _regressor(config: TrainConfig, monotone: dict[str, int], callbacks: list):
+    from xgboost import XGBRegressor
+
+    return XGBRegressor(
+        n_estimators=config.n_estimators, max_depth=config.max_depth,
+        learning_rate=config.learning_rate, subsample=0.8, colsample_bytree=0.8,
+        min_child_weight=2, tree_method="hist", n_jobs=config.workers,
+        random_state=config.seed, callbacks=callbacks,
+        # As a tuple in feature order: the name form does not survive set_params().
+        monotone_constraints="(" + ",".join(str(monotone.get(f, 0)) for f in FEATURES) + ")",
+    )
+
+
+def _round_callback(tick: Callable[[int], None]):
+    from xgboost.callback import TrainingCallback
+
+    class _Tick(TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:  # noqa: ARG002
+            tick(1)
+            return False
+
+    return _Tick()
+
+
+def fit_models(train: pd.DataFrame, config: TrainConfig, progress: Progress = _no_progress):
+    """Train the SoH and SoP regressors, with reference-only copies of a share of the rows."""
+    rng = np.random.default_rng(config.seed)
+    draw = rng.random(len(train))
+    chosen = draw < config.reference_only_fraction
+    with_profile = draw < config.reference_only_fraction / 2
+    augmented = pd.concat([train, reference_only(train[chosen & ~with_profile]),
+                           reference_only(train[with_profile], keep_profile=True)],
+                          ignore_index=True)
+    x = augmented[FEATURES].astype(float)
+    models = []
+    for name, label, monotone in (("SoH", "soh_label", SOH_MONOTONE),
+                                  ("SoP", "sop_label", SOP_MONOTONE)):
+        tick = progress(f"train {name} model", config.n_estimators)
+        model = _regressor(config, monotone, [_round_callback(tick)])
+        margin = soh_anchor(augmented) if name == "SoH" else sop_anchor(augmented)
+        model.fit(x, augmented[label].to_numpy(), base_margin=margin)
+        model.set_params(callbacks=None)  # keep the saved model free of our callback class
+        models.append(model)
+    return tuple(models)
+
+
+def _bins(data: pd.DataFrame) -> dict[str, pd.Series]:
+    full = data["discharge_capacity_ah"].notna()
+    window = data["true_window"]
+    return {
+        "full discharge (lab, to cut-off)": full,
+        "SOC window >= 10 %": ~full & (window >= 0.10),
+        "SOC window 5-10 %": ~full & (window >= 0.05) & (window < 0.10),
+        "SOC window 2-5 %": ~full & (window >= 0.02) & (window < 0.05),
+        "SOC window < 2 %": ~full & (window < 0.02),
+    }
+
+
+def _mae_table(error: np.ndarray, data: pd.DataFrame) -> dict[str, dict]:
+    table = {}
+    for name, mask in _bins(data).items():
+        if mask.any():
+            chosen = error[mask.to_numpy()]
+            table[name] = {"trips": int(mask.sum()), "mae": float(np.mean(chosen)),
+                           "p90": float(np.quantile(chosen, 0.9))}
+    return table
+
+
+def evaluate(soh_model, sop_model, test: pd.DataFrame) -> dict:
+    """Held-out metrics: per-trip SoH by window, per-vehicle SoH, SoP, reference-only, lab."""
+    x = test[FEATURES].astype(float)
+    soh_pred = soh_model.predict(x, base_margin=soh_anchor(test))
+    sop_pred = sop_model.predict(x, base_margin=sop_anchor(test))
+    soh_error = np.abs(soh_pred - test["soh_label"].to_numpy())
+    masked = reference_only(test)
+    ref_pred = soh_model.predict(masked[FEATURES].astype(float), base_margin=soh_anchor(masked))
+    ref_error = np.abs(ref_pred - test["soh_label"].to_numpy())
+    known = reference_only(test, keep_profile=True)
+    known_pred = soh_model.predict(known[FEATURES].astype(float), base_margin=soh_anchor(known))
+    known_error = np.abs(known_pred - test["soh_label"].to_numpy())
+    sop_ape = np.abs(sop_pred - test["sop_label"].to_numpy()) / test["sop_label"].to_numpy()
+    frame = test.assign(pred=soh_pred, day=pd.to_datetime(test["date"]).map(pd.Timestamp.toordinal))
+    vehicle_errors = []
+    for _, trips in frame.sort_values("date").groupby("vehicle_id"):
+        estimate = vehicle_soh(trips["day"], trips["pred"], trips["soc_window"])
+        vehicle_errors.append(abs(estimate - trips["soh_label"].iloc[-1]))
+    wide = test["true_window"].to_numpy() >= 0.10
+    wide |= test["discharge_capacity_ah"].notna().to_numpy()
+    lab = (test["profile"] == LAB_PROFILE).to_numpy()
+    return {
+        "test_vehicles": int(test["vehicle_id"].nunique()),
+        "test_trips": len(test),
+        "soh_trip_mae_all": float(soh_error.mean()),
+        "soh_trip_mae_window_ge_10pct": float(soh_error[wide & ~lab].mean()) if
+        (wide & ~lab).any() else math.nan,
+        "soh_trip_mae_full_discharge": float(soh_error[lab].mean()) if lab.any() else math.nan,
+        "soh_trip_by_window": _mae_table(soh_error, test),
+        "soh_vehicle_mae": float(np.mean(vehicle_errors)),
+        "sop_mape_pct": float(100.0 * sop_ape.mean()),
+        "soh_reference_only_mae": float(ref_error.mean()),
+        "soh_reference_only_by_window": _mae_table(ref_error, test),
+        "soh_reference_with_profile_mae": float(known_error.mean()),
+        "soh_reference_with_profile_by_window": _mae_table(known_error, test),
+    }
+
+
+def _versions() -> dict[str, str]:
+    packages = ["xgboost-cpu", "scikit-learn", "numpy", "pandas", "fastsim", "blast-lite"]
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def model_version(soh_model, sop_model) -> str:
+    """Content hash of both boosters: equal models, equal version."""
+    digest = hashlib.sha256()
+    for model in (soh_model, sop_model):
+        digest.update(bytes(model.get_booster().save_raw("json")))
+    return f"1.{digest.hexdigest()[:10]}"
+
+
+def build_card(config: TrainConfig, data: pd.DataFrame, is_test: pd.Series, metrics: dict,
+               version: str) -> dict:
+    """The model card: version, features with training ranges, metrics, recipe, libraries."""
+    train = data[~is_test]
+    features = []
+    for name in FEATURES:
+        values = train[name].astype(float)
+        features.append({
+            "name": name,
+            "kind": "reference" if name in REFERENCE_FEATURES else "physics",
+            "min": None if values.isna().all() else round(float(values.min()), 6),
+            "max": None if values.isna().all() else round(float(values.max()), 6),
+        })
+    return {
+        "model_version": version,
+        "made_by": "evpm train",
+        "targets": {
+            "soh": "state of health, fraction of rated capacity (lab discharges: capacity "
+                   "measured to the cut-off / rated)",
+            "sop": "state of power as a fraction of the profile's rated peak power (10-s "
+                   "discharge at 50 % SOC, 25 °C); watts = fraction × rated peak power",
+        },
+        "files": {"soh": SOH_MODEL_FILE, "sop": SOP_MODEL_FILE},
+        "features": features,
+        "metrics": metrics,
+        "data_generation": {
+            **asdict(config),
+            "road_profiles": list(VEHICLE_PROFILES), "lab_profile": LAB_PROFILE,
+            "train_trips": int((~is_test).sum()), "test_trips": int(is_test.sum()),
+            "train_vehicles": int(train["vehicle_id"].nunique()),
+            "soh_label_range": [round(float(data["soh_label"].min()), 4),
+                                round(float(data["soh_label"].max()), 4)],
+            "noise": "BMS / lab-cycler noise on (evpm/twin/noise.py)",
+            "split": "by vehicle, stratified by profile",
+        },
+        "libraries": _versions(),
+    }
+
+
+def train(config: TrainConfig, out_dir: Path, work_dir: Path,
+          progress: Progress = _no_progress) -> dict:
+    """Run the whole recipe; write both models and the model card into `out_dir`."""
+    import joblib
+
+    data = generate_dataset(config, work_dir, progress)
+    is_test = split_by_vehicle(data, config)
+    soh_model, sop_model = fit_models(data[~is_test], config, progress)
+    metrics = evaluate(soh_model, sop_model, data[is_test])
+    card = build_card(config, data, is_test, metrics, model_version(soh_model, sop_model))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(soh_model, out_dir / SOH_MODEL_FILE)
+    joblib.dump(sop_model, out_dir / SOP_MODEL_FILE)
+    # NaN (a metric with no trips, e.g. no lab cells) is written as null.
+    (out_dir / MODEL_CARD_FILE).write_text(json.dumps(_nan_to_none(card), indent=2) + "\n")
+    data.to_csv(work_dir / "dataset.csv", index=False)
+    return card
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `evpm train`")

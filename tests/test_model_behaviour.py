@@ -1,0 +1,47 @@
+"""Behavioural tests of the shipped models on twin sweeps (noise-free, one trip, one knob)."""
+
+import numpy as np
+import pytest
+
+from evpm.features import extract
+from evpm.predictor import Predictor
+from evpm.profiles import get_profile
+from evpm.trips import validate_trip
+from evpm.twin.trip import TripSpec, simulate_trip
+
+SOH_SWEEP = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6]
+RF_SWEEP = [1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5]
+
+
+@pytest.fixture(scope="module")
+def predictor(repo):
+    return Predictor.load(repo / "models")
+
+
+def predict(predictor, spec: TripSpec):
+    profile = get_profile(spec.profile)
+    row = extract(validate_trip(simulate_trip(spec).table, profile))
+    return predictor.predict([row], [profile])[0]
+
+
+@pytest.mark.parametrize(("profile", "cycle", "repeats"), [
+    ("renault-zoe-ze50", "wltc3", 2), ("nissan-leaf-30", "udds", 3),
+    ("chevrolet-bolt", "hwfet", 3), ("tesla-model3-rwd", "us06", 2),
+    ("lab-18650-2ah", "cc-2a", 1), ("lab-18650-2ah", "square-4a", 1)])
+def test_lower_true_soh_never_predicts_higher_soh(predictor, profile, cycle, repeats):
+    predicted = [predict(predictor, TripSpec(profile=profile, cycle=cycle, repeats=repeats,
+                                             soh=soh, ambient_c=20.0)).predicted_soh
+                 for soh in SOH_SWEEP]
+    assert all(np.diff(predicted) <= 0), predicted
+    assert predicted[0] - predicted[-1] > 0.25
+
+
+@pytest.mark.parametrize(("profile", "cycle"), [
+    ("renault-zoe-ze50", "udds"), ("chevrolet-bolt", "us06"), ("tesla-model3-rwd", "wltc3"),
+    ("lab-18650-2ah", "square-4a")])
+def test_higher_resistance_never_predicts_higher_sop(predictor, profile, cycle):
+    predicted = [predict(predictor, TripSpec(profile=profile, cycle=cycle, resistance_factor=f,
+                                             ambient_c=25.0)).predicted_sop
+                 for f in RF_SWEEP]
+    assert all(np.diff(predicted) <= 0), predicted
+    assert predicted[-1] < 0.6 * predicted[0]

@@ -1,0 +1,102 @@
+"""The shipped models through the predictor: reference request, explanations, warnings, status."""
+
+import json
+
+import numpy as np
+import pytest
+
+from evpm.features import FEATURES, extract_file
+from evpm.health import (
+    MONITOR,
+    PRIORITY,
+    STATUSES,
+    UNKNOWN_RATED_SOP_W,
+    StatusRules,
+    health_score,
+    status_for,
+)
+from evpm.predictor import Predictor
+from evpm.profiles import get_profile
+
+REFERENCE_REQUEST = {
+    "vehicle_id": "V001", "discharge_time_s": 3245.8, "voltage_drop_time_s": 1820.3,
+    "delta_T_C": 16.2, "avg_current": -1.98, "avg_voltage": 3.73, "current_std": 0.05,
+    "voltage_std": 0.42, "mean_max_temp": 33.1, "dod": 78.5, "voltage_V_mean": 3.73,
+    "current_A_mean": -1.98, "temperature_C_mean": 30.8, "temperature_C_max": 35.4,
+}
+
+
+@pytest.fixture(scope="module")
+def predictor(repo):
+    return Predictor.load(repo / "models")
+
+
+def test_reference_request_with_13_features_predicts_sensibly(predictor):
+    [result] = predictor.predict([REFERENCE_REQUEST], [None])
+    assert 0.3 < result.predicted_soh < 1.1
+    assert 0 < result.predicted_sop < 1.5 * UNKNOWN_RATED_SOP_W
+    assert result.status in STATUSES
+    assert result.health_score == pytest.approx(
+        health_score(result.predicted_soh, result.predicted_sop, UNKNOWN_RATED_SOP_W))
+    assert result.model_version == predictor.version
+
+
+def test_explanation_is_additive_treeshap(predictor, repo):
+    row = extract_file(repo / "test_cases" / "tripdata.TC05.csv", get_profile("nissan-leaf-30"))
+    [full] = predictor.predict([row], [get_profile("nissan-leaf-30")], explain=True,
+                               top=len(FEATURES))
+    frame = predictor.frame([row], [get_profile("nissan-leaf-30")])
+    from evpm.features import soh_anchor
+    shap = predictor.soh_booster.predict(predictor._dmatrix(frame, soh_anchor(frame)),
+                                         pred_contribs=True)
+    assert shap.sum() == pytest.approx(full.predicted_soh, abs=1e-4)
+    names = [c["feature"] for c in full.contributions]
+    assert set(names) <= set(FEATURES)
+    [short] = predictor.predict([row], [get_profile("nissan-leaf-30")], explain=True, top=3)
+    assert len(short.contributions) == 3
+    sizes = [abs(c["contribution"]) for c in short.contributions]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_out_of_range_features_are_flagged(predictor):
+    request = dict(REFERENCE_REQUEST, temperature_C_max=95.0)
+    [result] = predictor.predict([request], [None])
+    assert any(w.startswith("temperature_C_max=95") for w in result.warnings)
+
+
+def test_batch_keeps_order(predictor, repo):
+    index = json.loads((repo / "test_cases" / "index.json").read_text())
+    rows = [extract_file(repo / "test_cases" / r["file"], get_profile(r["profile"]))
+            for r in index]
+    profiles = [get_profile(r["profile"]) for r in index]
+    batch = predictor.predict(rows, profiles)
+    single = [predictor.predict([row], [p])[0] for row, p in zip(rows, profiles, strict=True)]
+    assert [b.predicted_soh for b in batch] == pytest.approx([s.predicted_soh for s in single])
+
+
+def test_status_rules_and_soh_floors():
+    assert status_for(0.95, 0.1) == "Healthy"
+    assert status_for(0.95, 0.5) == MONITOR
+    assert status_for(0.95, 0.8) == PRIORITY
+    assert status_for(0.80, 0.2) == MONITOR  # never Healthy at or below 80 %
+    assert status_for(0.70, 0.3) == PRIORITY  # Priority at or below 70 %
+    assert status_for(0.95, 0.45, StatusRules(monitor_score=0.4)) == MONITOR
+
+
+def test_physics_features_make_predictions_better(predictor, repo):
+    index = json.loads((repo / "test_cases" / "index.json").read_text())
+    full_errors, reference_errors = [], []
+    for case in index:
+        profile = get_profile(case["profile"])
+        row = extract_file(repo / "test_cases" / case["file"], profile)
+        label = case["discharge_capacity_ah"] / profile.pack_capacity_ah \
+            if case["discharge_capacity_ah"] else case["true_soh"]
+        reference = {k: v for k, v in row.items() if k in REFERENCE_FEATURES_SET}
+        full_errors.append(abs(predictor.predict([row], [profile])[0].predicted_soh - label))
+        reference_errors.append(
+            abs(predictor.predict([reference], [None])[0].predicted_soh - label))
+    assert np.mean(full_errors) < np.mean(reference_errors)
+    assert np.mean(full_errors) < 0.02
+
+
+REFERENCE_FEATURES_SET = set(REFERENCE_REQUEST) - {"vehicle_id"}

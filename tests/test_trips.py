@@ -1,0 +1,86 @@
+"""Reading and validating trip CSVs: every rejection is named, harmless variants are accepted."""
+
+import pytest
+
+from evpm.profiles import get_profile
+from evpm.trips import InsufficientDataError, TripError, load_trip, vehicle_id_from_name
+
+ZOE = get_profile("renault-zoe-ze50")
+LAB = get_profile("lab-18650-2ah")
+
+
+def csv_text(rows: int = 120, *, step: float = 1.0, volts: float = 380.0, amps: float = -20.0,
+             sep: str = ",", extra: str = "") -> str:
+    lines = [sep.join(["time_s", "voltage_V", "current_A", "soc"])]
+    for k in range(rows):
+        lines.append(sep.join([f"{k * step:g}", f"{volts:g}", f"{amps if k else 0.0:g}",
+                               f"{0.9 - 0.0001 * k:.4f}"]))
+    return "\n".join(lines) + "\n" + extra
+
+
+def test_good_trip_is_accepted_at_cell_level():
+    trip = load_trip(csv_text().encode(), ZOE)
+    assert trip.cell_voltage[0] == pytest.approx(380.0 / 96)
+    assert trip.cell_current[1] == pytest.approx(-10.0)
+    assert trip.soc is not None and trip.temperature_c is None
+
+
+@pytest.mark.parametrize("variant", [
+    lambda t: ("\ufeff" + t).encode("utf-8"),
+    lambda t: t.replace(",", ";").encode(),
+    lambda t: t.replace("\n", "\r\n").encode(),
+])
+def test_bom_semicolons_and_crlf_are_harmless(variant):
+    trip = load_trip(variant(csv_text()), ZOE)
+    assert len(trip.time_s) == 120
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty_file"),
+        (b"time_s,voltage_V,current_A\n", "no_rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "not_text"),
+        (csv_text().replace("current_A", "amps").encode(), "missing_column"),
+        (csv_text().replace("380,-20", "380,abc", 1).encode(), "non_numeric"),
+        (csv_text().replace("380,-20", "380,inf", 1).encode(), "non_finite"),
+        (csv_text().replace("\n5,", "\n4,").encode(), "time_not_increasing"),
+        (csv_text(volts=3.7).encode(), "voltage_out_of_range"),
+        (csv_text(amps=-9000.0).encode(), "current_out_of_range"),
+        (csv_text().replace(",0.89", ",89", 1).encode(), "soc_out_of_range"),
+        (b"time_s,voltage_V,current_A\n0,380,-10\n", "insufficient_data"),
+        (csv_text(rows=30).encode(), "insufficient_data"),
+        (csv_text(amps=0.0).encode(), "insufficient_data"),
+    ],
+)
+def test_bad_trips_are_named(content, reason):
+    with pytest.raises(TripError) as caught:
+        load_trip(content, ZOE)
+    assert caught.value.reason == reason
+    assert caught.value.as_dict()["message"]
+
+
+def test_nan_runs_reject_but_single_gaps_are_bridged():
+    lines = csv_text().splitlines()
+    one_gap = lines.copy()
+    one_gap[10] = one_gap[10].replace("380", "")
+    assert len(load_trip("\n".join(one_gap).encode(), ZOE).time_s) == 120
+    run = lines.copy()
+    for k in range(10, 14):
+        run[k] = run[k].replace("380", "NaN")
+    with pytest.raises(TripError) as caught:
+        load_trip("\n".join(run).encode(), ZOE)
+    assert caught.value.reason == "nan_run" and caught.value.column == "voltage_V"
+    assert caught.value.row == 11
+
+
+def test_insufficient_data_is_its_own_type():
+    with pytest.raises(InsufficientDataError, match="insufficient data: trip lasts 29 s"):
+        load_trip(csv_text(rows=30).encode(), ZOE)
+
+
+@pytest.mark.parametrize(("name", "vehicle"), [
+    ("tripdata.V001.csv", "V001"), ("tripdata.EV_2.0007.csv", "EV_2"),
+    ("trip.csv", None), ("tripdata..csv", None), ("data.V1.csv", None)])
+def test_vehicle_id_from_file_name(name, vehicle):
+    assert vehicle_id_from_name(name) == vehicle
