@@ -17,6 +17,10 @@ from evpm.errors import EvpmError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="EV fleet battery health.")
 twin_app = typer.Typer(no_args_is_help=True, help="The physics digital twin.")
 app.add_typer(twin_app, name="twin")
+api_app = typer.Typer(help="The model API: `evpm api` serves it; `evpm api token` mints a token.")
+app.add_typer(api_app, name="api")
+db_app = typer.Typer(no_args_is_help=True, help="Database chores.")
+app.add_typer(db_app, name="db")
 
 F = TypeVar("F", bound=Callable)
 
@@ -218,7 +222,7 @@ def train(
     vehicles: Annotated[int, typer.Option(help="Road vehicles")] = 240,
     lab_cells: Annotated[int, typer.Option(help="Lab cells")] = 60,
     trips: Annotated[int, typer.Option(help="Trips per vehicle / cell")] = 16,
-    estimators: Annotated[int, typer.Option(help="Boosting rounds per model")] = 800,
+    estimators: Annotated[int, typer.Option(help="Boosting rounds per model")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of everything")] = 2026,
 ) -> dict:
     """Rebuild the shipped models and their model card, reproducibly."""
@@ -274,16 +278,210 @@ def _load_predictor(models: Path):
     return Predictor.load(models)
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on host:port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    """The gunicorn command line that serves the API (also used by the Procfile / containers)."""
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
+            "sync", "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "20",
+            "--log-level", "warning", "evpm.api.app:create_app()"]
+
+
+@api_app.callback(invoke_without_command=True)
+@user_errors
+def api(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port")] = 5000,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 2,
+    host: Annotated[str, typer.Option(help="Address to bind")] = "0.0.0.0",
+) -> None:
+    """Serve the model API with gunicorn (settings from the environment)."""
+    if ctx.invoked_subcommand is None:
+        serve_api(host, port, workers)
+
+
+def serve_api(host: str, port: int, workers: int) -> None:
+    """Check settings, models and the port, then replace this process with gunicorn."""
+    import os
+    import shutil
+    import tempfile
+
+    from evpm.settings import Settings
+
+    settings = Settings.from_env()  # fails fast on a bad or missing secret
+    _load_predictor(settings.models_dir)
+    if not 1 <= workers <= 64:
+        raise EvpmError(f"workers {workers} is outside 1..64")
+    if not port_is_free(host, port):
+        raise EvpmError(f"port {port} is already in use on {host}: stop what runs there or "
+                        "choose another with --port")
+    # Metrics from every worker are summed through files in this folder.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="evpm-metrics-")
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    auth = "on" if settings.jwt_secret else "off (set EVPM_JWT_SECRET to require tokens)"
+    typer.echo(f"model API on http://{host}:{port} ({workers} workers, database "
+               f"{settings.database_url}, auth {auth})", err=True)
+    command = gunicorn_command(host, port, workers)
+    os.execv(command[0], command)
+
+
+@api_app.command("token")
+@user_errors
+def api_token(
+    subject: Annotated[str, typer.Option(help="Who the token is for")] = "integrator",
+    days: Annotated[float, typer.Option(help="Validity in days")] = 30.0,
+) -> str:
+    """Mint a bearer token signed with EVPM_JWT_SECRET."""
+    from evpm.api.auth import mint_token
+    from evpm.settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.jwt_secret:
+        raise EvpmError("EVPM_JWT_SECRET is not set: tokens are signed with it")
+    if days <= 0:
+        raise EvpmError("days must be positive")
+    token = mint_token(settings.jwt_secret, subject, days)
+    typer.echo(token)
+    return token
+
+
+@db_app.command("init")
+@user_errors
+def db_init(
+    url: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL)")] = None,
+) -> None:
+    """Create the tables if they do not exist."""
+    from evpm.settings import Settings
+    from evpm.storage import Storage
+
+    target = url or Settings.from_env().database_url
+    storage = Storage(target)
+    storage.init()
+    typer.echo(f"database ready: {target} ({storage.count()} predictions)")
+
+
+@db_app.command("migrate")
+@user_errors
+def db_migrate(
+    to: Annotated[str, typer.Option("--to", help="Target database URL (PostgreSQL)")],
+    source: Annotated[str | None, typer.Option("--from", help="Source (default: DATABASE_URL)")
+                      ] = None,
+) -> dict:
+    """Copy an SQLite database into PostgreSQL and verify the row counts."""
+    from tqdm import tqdm
+
+    from evpm.settings import Settings
+    from evpm.storage import Storage, migrate
+
+    source = source or Settings.from_env().database_url
+    if source.startswith("sqlite"):
+        path = Path(source.split("///", 1)[-1])
+        if not path.is_file():
+            raise EvpmError(f"source database {path} does not exist")
+    total = Storage(source, read_only=True).count()
+    with tqdm(total=total, unit="row", desc="migrate", file=sys.stderr) as bar:
+        try:
+            counts = migrate(source, to, progress=bar.update)
+        except EvpmError:
+            raise
+        except Exception as exc:  # a connection or driver error: one line, not a traceback
+            raise EvpmError(f"migration failed: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0]}") from None
+    for table, (rows_in, rows_out) in counts.items():
+        typer.echo(f"{table}: {rows_in} rows → {rows_out} rows (verified)")
+    return counts
+
+
+LOCAL_SECRET_FILE = Path("data/.local_jwt_secret")
+
+
+def local_secret() -> str:
+    """EVPM_JWT_SECRET, or a secret made once for local runs and kept in data/ (not in git)."""
+    import os
+    import secrets
+
+    if os.environ.get("EVPM_JWT_SECRET"):
+        return os.environ["EVPM_JWT_SECRET"]
+    if LOCAL_SECRET_FILE.exists():
+        return LOCAL_SECRET_FILE.read_text().strip()
+    LOCAL_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    LOCAL_SECRET_FILE.write_text(secret + "\n")
+    LOCAL_SECRET_FILE.chmod(0o600)
+    return secret
+
+
+def seed_demo(settings, out: Path = Path("data/demo")) -> int:
+    """First run only: a small twin fleet, predicted and stored, so the views are not empty."""
+    from evpm.features import extract_file
+    from evpm.predictor import Predictor
+    from evpm.profiles import get_profile, update_registry
+    from evpm.storage import Storage
+    from evpm.twin.fleet import FleetSpec, simulate_fleet
+
+    storage = Storage(settings.database_url)
+    storage.init()
+    if storage.count():
+        return 0
+    rows = simulate_fleet(FleetSpec(vehicles=6, trips=5, days=120.0, seed=7, id_prefix="DEMO"),
+                          out / "trips", truth_path=out / "ground_truth.csv",
+                          registry_path=out / "fleet_registry.csv", workers=2)
+    update_registry(settings.registry_path, {r["vehicle_id"]: r["profile"] for r in rows})
+    predictor = Predictor.load(settings.models_dir)
+    from evpm.api.schemas import ParsedRow, parse_timestamp
+    from evpm.service import predict_and_store
+
+    parsed = [ParsedRow(extract_file(out / "trips" / r["file"], get_profile(r["profile"])),
+                        r["vehicle_id"], r["profile"], f"demo:{r['file']}", r["file"],
+                        parse_timestamp(r["date"])) for r in rows]
+    for row in parsed:  # NaN features are simply absent
+        row.features = {k: v for k, v in row.features.items() if v == v}
+    predict_and_store(parsed, predictor, storage, {})
+    storage.dispose()
+    return len(parsed)
+
+
 @app.command("up")
 @user_errors
 def up(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo writes")] = Path("data/demo"),
+    port: Annotated[int, typer.Option(help="API port")] = 5000,
+    workers: Annotated[int, typer.Option(help="API worker processes")] = 2,
 ) -> None:
-    """Run the system locally. Until the services exist: the digital-twin demo."""
-    twin_validate(as_json=False)
-    typer.echo("")
-    twin_fleet(out=data_dir / "trips", vehicles=6, trips=4, days=90.0, seed=7, workers=2,
-               truth=data_dir / "ground_truth.csv", registry=data_dir / "fleet_registry.csv")
+    """Run the system locally (SQLite, local folders): for now the model API, with demo data."""
+    import os
+
+    from evpm.api.auth import mint_token
+    from evpm.settings import Settings
+
+    if not port_is_free("0.0.0.0", port):
+        raise EvpmError(f"port {port} is already in use: stop what runs there or use --port")
+    os.environ["EVPM_JWT_SECRET"] = local_secret()
+    settings = Settings.from_env()
+    seeded = seed_demo(settings)
+    if seeded:
+        typer.echo(f"seeded {seeded} demo predictions from the digital twin", err=True)
+    token = mint_token(settings.jwt_secret, "local-user", days=30)
+    typer.echo(f"""
+  Model API   http://localhost:{port}   (docs: http://localhost:{port}/openapi.json)
+  Token       {token}
+  Try         curl -H "Authorization: Bearer $TOKEN" http://localhost:{port}/vehicles
+  Stop        Ctrl-C
+""", err=True)
+    serve_api("0.0.0.0", port, workers)
 
 
 def main() -> None:

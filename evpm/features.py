@@ -8,10 +8,10 @@ road trip alike; see docs/FEATURES.md for the table.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from evpm import chemistry
 from evpm.profiles import Profile
@@ -173,41 +173,50 @@ def extract(trip: Trip) -> dict[str, float]:
 DEFAULT_SOH_ANCHOR = 0.85
 
 
-def soh_anchor(rows: pd.DataFrame) -> np.ndarray:
+def _size(rows: Mapping[str, Sequence[float]]) -> int:
+    # Works for a DataFrame (iterates column names) and a dict of arrays alike.
+    first = next(iter(rows), None)
+    return 0 if first is None else len(rows[first])
+
+
+def _column(rows: Mapping[str, Sequence[float]], name: str, size: int) -> np.ndarray:
+    if name not in rows:
+        return np.full(size, np.nan)
+    return np.asarray(rows[name], dtype=float)
+
+
+def soh_anchor(rows: Mapping[str, Sequence[float]]) -> np.ndarray:
     """The physics estimate of SoH that the model corrects: measured capacity over rated.
 
-    In order: discharge capacity to the cut-off when the trip reached it; capacity from
-    coulomb counting over the SOC window; for a reference-only request whose profile is known,
-    the discharged charge (avg_current × discharge_time_s) over the depth of discharge; else a
+    `rows` maps feature names to equal-length columns (a DataFrame or a dict of arrays). In
+    order: discharge capacity to the cut-off when the trip reached it; capacity from coulomb
+    counting over the SOC window; for a reference-only request whose profile is known, the
+    discharged charge (avg_current × discharge_time_s) over the depth of discharge; else a
     constant. The SoH model learns the residual, so it carries across pack sizes and beyond
     the SoH range of its training vehicles, as the physics does.
     """
-    def column(name: str) -> np.ndarray:
-        if name not in rows:
-            return np.full(len(rows), np.nan)
-        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
-
-    gross_ah = -column("avg_current") * column("discharge_time_s") / 3600.0
-    window = column("dod") / 100.0
+    size = _size(rows)
+    gross_ah = -_column(rows, "avg_current", size) * _column(rows, "discharge_time_s", size) \
+        / 3600.0
+    window = _column(rows, "dod", size) / 100.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        reference = np.where(window >= MIN_WINDOW,
-                             gross_ah / (window * column("rated_capacity_ah")), np.nan)
-    anchor = column("discharge_capacity_ratio")
-    for fallback in (column("capacity_ratio"), reference):
+        reference = np.where(window >= MIN_WINDOW, gross_ah / (
+            window * _column(rows, "rated_capacity_ah", size)), np.nan)
+    anchor = _column(rows, "discharge_capacity_ratio", size)
+    for fallback in (_column(rows, "capacity_ratio", size), reference):
         anchor = np.where(np.isfinite(anchor), anchor, fallback)
     return np.where(np.isfinite(anchor), np.clip(anchor, 0.2, 1.3), DEFAULT_SOH_ANCHOR)
 
 
-def sop_anchor(rows: pd.DataFrame) -> np.ndarray:
+def sop_anchor(rows: Mapping[str, Sequence[float]]) -> np.ndarray:
     """The physics estimate of SoP / rated that the SoP model corrects: 1 / resistance growth.
 
     SoP is voltage-limited, so it scales as 1 / (10-s resistance at 25 °C); the measured
     resistance over the rated one (`r_dc_25c_ratio`) gives it, up to the pulse-length factor
     the model learns. A constant for requests without it.
     """
-    if "r_dc_25c_ratio" not in rows:
-        return np.full(len(rows), 1.0)
-    ratio = pd.to_numeric(rows["r_dc_25c_ratio"], errors="coerce").to_numpy(dtype=float)
+    size = _size(rows)
+    ratio = _column(rows, "r_dc_25c_ratio", size)
     with np.errstate(divide="ignore", invalid="ignore"):
         anchor = 1.0 / ratio
     return np.where(np.isfinite(anchor) & (ratio > 0), np.clip(anchor, 0.1, 2.0), 1.0)

@@ -41,6 +41,14 @@ def status_for(soh: float, score: float, rules: StatusRules = StatusRules()) -> 
     return HEALTHY
 
 
+def statuses_for(soh: np.ndarray, score: np.ndarray,
+                 rules: StatusRules = StatusRules()) -> list[str]:
+    """`status_for` over arrays (the API's batches)."""
+    priority = (score >= rules.priority_score) | (soh <= rules.priority_at_or_below_soh)
+    monitor = (score >= rules.monitor_score) | (soh <= rules.never_healthy_at_or_below_soh)
+    return np.where(priority, PRIORITY, np.where(monitor, MONITOR, HEALTHY)).tolist()
+
+
 RECENT_TRIPS = 10
 MIN_TREND_TRIPS = 4
 MIN_TREND_DAYS = 14.0

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from evpm.features import FEATURES, soh_anchor, sop_anchor
-from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, status_for
+from evpm.forest import SMALL_BATCH, CompiledForest
+from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
 from evpm.profiles import Profile
 from evpm.training import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
 
@@ -40,10 +40,10 @@ class Predictor:
     """Both models and the model card, loaded once per process."""
 
     def __init__(self, soh_model, sop_model, card: dict, rules: StatusRules | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 2) -> None:
         self.soh_booster = soh_model.get_booster()
         self.sop_booster = sop_model.get_booster()
-        # One thread per call: a per-row request pays XGBoost's thread-pool start-up otherwise.
+        # Small requests never reach XGBoost (see `forest`); batches use `threads` threads.
         for booster in (self.soh_booster, self.sop_booster):
             booster.set_param({"nthread": threads})
         self.card = card
@@ -51,6 +51,12 @@ class Predictor:
         self.rules = rules or StatusRules()
         self.ranges = {f["name"]: (f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None}
+        self.forest = CompiledForest([self.soh_booster, self.sop_booster], FEATURES)
+        self._index = {name: i for i, name in enumerate(FEATURES)}
+        self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
+                             dtype=float)
+        self._high = np.array([self.ranges.get(n, (np.nan, np.nan))[1] for n in FEATURES],
+                              dtype=float)
 
     @classmethod
     def load(cls, models_dir: Path, rules: StatusRules | None = None) -> Predictor:
@@ -61,79 +67,94 @@ class Predictor:
         return cls(joblib.load(models_dir / SOH_MODEL_FILE),
                    joblib.load(models_dir / SOP_MODEL_FILE), card, rules)
 
-    def frame(self, rows: Sequence[dict], profiles: Sequence[Profile | None]) -> pd.DataFrame:
+    def matrix(self, rows: Sequence[dict], profiles: Sequence[Profile | None]) -> np.ndarray:
         """Pre-process: feature rows (missing → NaN) in model order, profile facts filled in."""
         matrix = np.full((len(rows), len(FEATURES)), np.nan)
-        index = {name: i for i, name in enumerate(FEATURES)}
+        index = self._index
         for r, row in enumerate(rows):
             for name, value in row.items():
                 i = index.get(name)
                 if i is not None and value is not None:
-                    matrix[r, i] = float(value)
-        frame = pd.DataFrame(matrix, columns=FEATURES)
-        rated = np.array([p.cell_capacity_ah if p else np.nan for p in profiles])
-        missing = frame["rated_capacity_ah"].isna().to_numpy()
-        frame.loc[missing, "rated_capacity_ah"] = rated[missing]
-        return frame
+                    matrix[r, i] = value
+        rated = self._index["rated_capacity_ah"]
+        for r, profile in enumerate(profiles):
+            if profile is not None and np.isnan(matrix[r, rated]):
+                matrix[r, rated] = profile.cell_capacity_ah
+        return matrix
 
-    def _dmatrix(self, frame: pd.DataFrame, margin: np.ndarray | None = None):
+    def _columns(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: matrix[:, i] for i, name in enumerate(FEATURES)}
+
+    def _dmatrix(self, matrix: np.ndarray, margin: np.ndarray | None = None):
         from xgboost import DMatrix
 
-        return DMatrix(frame.to_numpy(), feature_names=FEATURES, base_margin=margin,
-                       missing=np.nan)
+        return DMatrix(matrix, feature_names=FEATURES, base_margin=margin, missing=np.nan)
 
     def predict(self, rows: Sequence[dict], profiles: Sequence[Profile | None],
-                explain: bool = False, top: int = 5) -> list[Prediction]:
-        """Predict SoH, SoP (W), health score and status for each row, in order."""
-        frame = self.frame(rows, profiles)
-        values = frame.to_numpy()
-        margin = soh_anchor(frame)
-        soh = self.soh_booster.inplace_predict(values, base_margin=margin, missing=np.nan)
-        sop_ratio = self.sop_booster.inplace_predict(values, base_margin=sop_anchor(frame),
-                                                     missing=np.nan)
-        contributions = self._contributions(frame, margin, top) if explain else None
-        out = []
-        for r, row in enumerate(rows):
-            profile = profiles[r]
-            rated = profile.rated_peak_power_w if profile else UNKNOWN_RATED_SOP_W
-            soh_r = float(soh[r])
-            sop_w = float(sop_ratio[r]) * rated
-            score = health_score(soh_r, sop_w, rated)
-            out.append(Prediction(
-                vehicle_id=row.get("vehicle_id"),
-                predicted_soh=soh_r,
-                predicted_sop=sop_w,
-                health_score=score,
-                status=status_for(soh_r, score, self.rules),
-                model_version=self.version,
-                warnings=self.range_warnings(row),
-                contributions=None if contributions is None else contributions[r],
-            ))
-        return out
+                explain: bool = False, top: int = 5,
+                matrix: np.ndarray | None = None) -> list[Prediction]:
+        """Predict SoH, SoP (W), health score and status for each row, in order.
 
-    def _contributions(self, frame: pd.DataFrame, margin: np.ndarray, top: int) -> list[list]:
+        `matrix` (rows × FEATURES, NaN = absent) may be given when the caller already has it
+        (the API's batch path); the rows then only supply vehicle ids.
+        """
+        if matrix is None:
+            matrix = self.matrix(rows, profiles)
+            warnings = self.matrix_warnings(matrix)
+        else:
+            warnings = self.matrix_warnings(matrix)
+            matrix = matrix.copy()
+            rated_column = self._index["rated_capacity_ah"]
+            for r, profile in enumerate(profiles):
+                if profile is not None and np.isnan(matrix[r, rated_column]):
+                    matrix[r, rated_column] = profile.cell_capacity_ah
+        columns = self._columns(matrix)
+        margin = soh_anchor(columns)
+        if len(matrix) <= SMALL_BATCH:
+            both = self.forest.predict(matrix, np.column_stack([margin, sop_anchor(columns)]))
+            soh, sop_ratio = both[:, 0], both[:, 1]
+        else:  # a large batch is worth XGBoost's threads
+            soh = self.soh_booster.inplace_predict(matrix, base_margin=margin, missing=np.nan)
+            sop_ratio = self.sop_booster.inplace_predict(
+                matrix, base_margin=sop_anchor(columns), missing=np.nan)
+        rated = np.array([p.rated_peak_power_w if p else UNKNOWN_RATED_SOP_W for p in profiles])
+        sop_w = sop_ratio * rated
+        scores = health_score(soh, sop_w, rated)
+        statuses = statuses_for(soh, scores, self.rules)
+        contributions = self._contributions(matrix, margin, top) if explain else \
+            [None] * len(matrix)
+        return [Prediction(row.get("vehicle_id"), soh_r, sop_r, score_r, status,
+                           self.version, warning, contribution)
+                for row, soh_r, sop_r, score_r, status, warning, contribution in zip(
+                    rows, soh.tolist(), sop_w.tolist(), scores.tolist(), statuses, warnings,
+                    contributions, strict=True)]
+
+    def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
+        """Per row: the features outside the range the models were trained on."""
+        with np.errstate(invalid="ignore"):
+            outside = (matrix < self._low) | (matrix > self._high)
+        warnings: list[list[str]] = [[] for _ in range(len(matrix))]
+        for r, i in zip(*np.nonzero(outside), strict=True):
+            name = FEATURES[i]
+            low, high = self.ranges[name]
+            warnings[r].append(f"{name}={matrix[r, i]:.6g} is outside the training range "
+                               f"[{low:.6g}, {high:.6g}]")
+        return warnings
+
+    def _contributions(self, matrix: np.ndarray, margin: np.ndarray, top: int) -> list[list]:
         """Top SoH contributions per row from XGBoost's TreeSHAP (`pred_contribs`)."""
-        shap = self.soh_booster.predict(self._dmatrix(frame, margin), pred_contribs=True)
+        shap = self.soh_booster.predict(self._dmatrix(matrix, margin), pred_contribs=True)
         result = []
-        for r in range(len(frame)):
+        for r in range(len(matrix)):
             order = np.argsort(-np.abs(shap[r, :-1]))[:top]
             result.append([
                 {"feature": FEATURES[i],
-                 "value": None if math.isnan(frame.iat[r, i]) else float(frame.iat[r, i]),
+                 "value": None if math.isnan(matrix[r, i]) else float(matrix[r, i]),
                  "contribution": float(shap[r, i])}
                 for i in order if shap[r, i] != 0.0
             ])
         return result
 
     def range_warnings(self, row: dict) -> list[str]:
-        """Features outside the range the models were trained on."""
-        warnings = []
-        for name, value in row.items():
-            bounds = self.ranges.get(name)
-            if bounds is None or value is None:
-                continue
-            low, high = bounds
-            if not low <= float(value) <= high:
-                warnings.append(f"{name}={float(value):.6g} is outside the training range "
-                                f"[{low:.6g}, {high:.6g}]")
-        return warnings
+        """Features of one row outside the range the models were trained on."""
+        return self.matrix_warnings(self.matrix([row], [None]))[0]

@@ -192,6 +192,26 @@ def update_registry(path: Path, entries: dict[str, str]) -> dict[str, str]:
     return registry
 
 
+class RegistryCache:
+    """The fleet registry, re-read when its file changes (services keep one of these)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: float | None = None
+        self._registry: dict[str, str] = {}
+
+    def current(self) -> dict[str, str]:
+        """The registry as it is on disk now (cheap when unchanged)."""
+        try:
+            stamp = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._stamp, self._registry = None, {}
+            return self._registry
+        if stamp != self._stamp:
+            self._registry, self._stamp = read_registry(self.path), stamp
+        return self._registry
+
+
 def profile_for_vehicle(vehicle_id: str, registry: dict[str, str]) -> Profile:
     """Profile of a vehicle from the registry; unknown vehicles get the default profile."""
     return get_profile(registry.get(vehicle_id, DEFAULT_PROFILE))

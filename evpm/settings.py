@@ -1,10 +1,15 @@
-"""One typed settings object, read from the environment (with defaults for a local run)."""
+"""One typed settings object, read from the environment (defaults suit a local run)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from evpm.errors import EvpmError
+
+MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -15,18 +20,47 @@ class Settings:
     models_dir: Path = Path("models")
     registry_path: Path = Path("data/fleet_registry.csv")
     api_url: str = "http://localhost:5000/predict"
-    jwt_secret: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    jwt_secret: str | None = None  # auth on /predict and the read endpoints when set
+    require_auth: bool = False  # refuse to start without a secret (containers set this)
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_batch_rows: int = 10_000
+    priority_score: float = 0.8
+    monitor_score: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.require_auth and not self.jwt_secret:
+            raise EvpmError("EVPM_REQUIRE_AUTH is set but EVPM_JWT_SECRET is empty: set a secret "
+                            f"of at least {MIN_SECRET_BYTES} characters")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise EvpmError(f"EVPM_JWT_SECRET is too short: use at least {MIN_SECRET_BYTES} "
+                            "characters (e.g. `openssl rand -hex 32`)")
+        if not 0 < self.monitor_score <= self.priority_score:
+            raise EvpmError("status thresholds must satisfy 0 < monitor <= priority")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Settings from environment variables (PRODUCT.md names), defaults otherwise."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from environment variables (names in .env.example), defaults otherwise."""
         env = os.environ if environ is None else environ
-        defaults = cls()
+        d = cls()
+
+        def number(name: str, default: float, kind=float):
+            raw = env.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                return kind(raw)
+            except ValueError:
+                raise EvpmError(f"{name}={raw!r} is not a number") from None
+
         return cls(
-            database_url=env.get("DATABASE_URL", defaults.database_url),
-            models_dir=Path(env.get("EVPM_MODELS_DIR", str(defaults.models_dir))),
-            registry_path=Path(env.get("EVPM_REGISTRY", str(defaults.registry_path))),
-            api_url=env.get("API_URL", defaults.api_url),
+            database_url=env.get("DATABASE_URL") or d.database_url,
+            models_dir=Path(env.get("EVPM_MODELS_DIR") or d.models_dir),
+            registry_path=Path(env.get("EVPM_REGISTRY") or d.registry_path),
+            api_url=env.get("API_URL") or d.api_url,
             jwt_secret=env.get("EVPM_JWT_SECRET") or None,
+            require_auth=env.get("EVPM_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"),
+            max_body_bytes=number("EVPM_MAX_BODY_BYTES", d.max_body_bytes, int),
+            max_batch_rows=number("EVPM_MAX_BATCH_ROWS", d.max_batch_rows, int),
+            priority_score=number("EVPM_PRIORITY_SCORE", d.priority_score),
+            monitor_score=number("EVPM_MONITOR_SCORE", d.monitor_score),
         )

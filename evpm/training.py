@@ -54,9 +54,9 @@ class TrainConfig:
     seed: int = 2026
     test_fraction: float = 0.25
     reference_only_fraction: float = 0.8
-    n_estimators: int = 800
+    n_estimators: int = 300
     max_depth: int = 6
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     workers: int = 2
 
 

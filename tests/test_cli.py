@@ -107,3 +107,21 @@ def test_features_bad_trip_is_one_line(tmp_path, content, message):
 def test_validate_nasa_on_a_missing_folder_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["validate-nasa", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_db_init_and_migrate(tmp_path, postgres_url):
+    from evpm.storage import Storage, metadata
+
+    source = f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert runner.invoke(app, ["db", "init", "--url", source]).exit_code == 0
+    target = postgres_url.rsplit("/", 1)[0] + "/evpm_migrate_test"
+    metadata.drop_all(Storage(target).engine)
+    result = runner.invoke(app, ["db", "migrate", "--from", source, "--to", target])
+    assert result.exit_code == 0, result.output
+    assert "health_records: 0 rows → 0 rows (verified)" in result.output
+
+
+def test_db_migrate_bad_input(tmp_path):
+    result = runner.invoke(app, ["db", "migrate", "--from", f"sqlite:///{tmp_path}/none.db",
+                                 "--to", "postgresql://x@localhost:1/y"])
+    assert result.exit_code == 2 and "does not exist" in result.output

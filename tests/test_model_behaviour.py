@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from evpm.features import extract
-from evpm.predictor import Predictor
 from evpm.profiles import get_profile
 from evpm.trips import validate_trip
 from evpm.twin.trip import TripSpec, simulate_trip
@@ -13,9 +12,6 @@ SOH_SWEEP = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6]
 RF_SWEEP = [1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5]
 
 
-@pytest.fixture(scope="module")
-def predictor(repo):
-    return Predictor.load(repo / "models")
 
 
 def predict(predictor, spec: TripSpec):

@@ -15,7 +15,6 @@ from evpm.health import (
     health_score,
     status_for,
 )
-from evpm.predictor import Predictor
 from evpm.profiles import get_profile
 
 REFERENCE_REQUEST = {
@@ -26,9 +25,6 @@ REFERENCE_REQUEST = {
 }
 
 
-@pytest.fixture(scope="module")
-def predictor(repo):
-    return Predictor.load(repo / "models")
 
 
 def test_reference_request_with_13_features_predicts_sensibly(predictor):
@@ -45,10 +41,10 @@ def test_explanation_is_additive_treeshap(predictor, repo):
     row = extract_file(repo / "test_cases" / "tripdata.TC05.csv", get_profile("nissan-leaf-30"))
     [full] = predictor.predict([row], [get_profile("nissan-leaf-30")], explain=True,
                                top=len(FEATURES))
-    frame = predictor.frame([row], [get_profile("nissan-leaf-30")])
+    matrix = predictor.matrix([row], [get_profile("nissan-leaf-30")])
     from evpm.features import soh_anchor
-    shap = predictor.soh_booster.predict(predictor._dmatrix(frame, soh_anchor(frame)),
-                                         pred_contribs=True)
+    shap = predictor.soh_booster.predict(
+        predictor._dmatrix(matrix, soh_anchor(predictor._columns(matrix))), pred_contribs=True)
     assert shap.sum() == pytest.approx(full.predicted_soh, abs=1e-4)
     names = [c["feature"] for c in full.contributions]
     assert set(names) <= set(FEATURES)

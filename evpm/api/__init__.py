@@ -1,0 +1,1 @@
+"""The model inference API (Flask, served by gunicorn): `evpm.api.app.create_app`."""

@@ -1,0 +1,48 @@
+"""Prometheus metrics of the API (prometheus_client), multi-process aware under gunicorn."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class ApiMetrics:
+    """The API's counters and histograms, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("evpm_api_requests_total", "HTTP requests",
+                                ["endpoint", "method", "status"], registry=self.registry)
+        self.latency = Histogram("evpm_api_request_seconds", "Request latency",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.errors = Counter("evpm_api_errors_total", "Responses with status >= 400",
+                              ["endpoint", "status"], registry=self.registry)
+        self.predictions = Counter("evpm_predictions_total", "Predictions returned, by status",
+                                   ["status"], registry=self.registry)
+        self.rows = Counter("evpm_prediction_rows_total", "Rows predicted (batch rows count "
+                            "one each)", registry=self.registry)
+
+    def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Record one finished request."""
+        self.requests.labels(endpoint, method, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+        if status >= 400:
+            self.errors.labels(endpoint, str(status)).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition; under gunicorn (PROMETHEUS_MULTIPROC_DIR) all workers summed."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

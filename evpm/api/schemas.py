@@ -1,0 +1,187 @@
+"""Request validation and response shapes for /predict.
+
+Every problem is reported as {"field": ..., "problem": ...}, all of them at once, so an
+integrator can fix a request in one go. Nothing here touches the models or the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evpm.features import FEATURES, REFERENCE_FEATURES
+from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
+
+# Physically possible ranges (cell level). Outside → 422; inside but outside the training
+# range → a warning on the prediction.
+RANGES: dict[str, tuple[float, float]] = {
+    "discharge_time_s": (0.0, 1e7), "voltage_drop_time_s": (0.0, 1e7),
+    "delta_T_C": (-100.0, 150.0), "avg_current": (-2000.0, 0.0),
+    "avg_voltage": (0.5, 5.0), "current_std": (0.0, 2000.0), "voltage_std": (0.0, 5.0),
+    "mean_max_temp": (-50.0, 100.0), "dod": (-100.0, 100.0), "voltage_V_mean": (0.5, 5.0),
+    "current_A_mean": (-2000.0, 2000.0), "temperature_C_mean": (-50.0, 100.0),
+    "temperature_C_max": (-50.0, 100.0),
+    "charge_ah": (-1e5, 1e5), "soc_window": (-1.0, 1.0), "capacity_ratio": (0.0, 5.0),
+    "discharge_capacity_ratio": (0.0, 5.0), "energy_wh": (-1e7, 1e7),
+    "r_dc_ohm": (-10.0, 10.0), "r_dc_norm": (-100.0, 100.0), "c_rate_mean": (0.0, 50.0),
+    "c_rate_max": (0.0, 50.0), "temp_rise_rate_c_per_h": (-1e4, 1e4),
+    "rest_voltage": (0.5, 5.0), "soc_start": (0.0, 1.0), "rated_capacity_ah": (0.01, 5000.0),
+    "duration_s": (0.0, 1e7), "r_dc_rated_ratio": (-100.0, 100.0),
+    "r_dc_25c_ratio": (-100.0, 100.0),
+}
+REQUIRED = frozenset(REFERENCE_FEATURES)
+OPTIONAL_FEATURES = frozenset(FEATURES) - REQUIRED
+META_FIELDS = frozenset({"vehicle_id", "profile", "idempotency_key", "source_file", "timestamp"})
+
+
+@dataclass
+class ParsedRow:
+    """A valid request row: features, metadata and warnings about ignored fields."""
+
+    features: dict[str, float]
+    vehicle_id: str
+    profile: str | None = None
+    idempotency_key: str | None = None
+    source_file: str | None = None
+    timestamp: dt.datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _number_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number, got {type(value).__name__}"
+    if not math.isfinite(value):
+        return "must be a finite number (NaN and infinity are not allowed)"
+    return None
+
+
+def parse_row(raw: object, prefix: str = "") -> tuple[ParsedRow | None, list[dict]]:
+    """Validate one request object; return the row or the list of problems."""
+    if not isinstance(raw, dict):
+        return None, [{"field": prefix or "(body)", "problem": "must be a JSON object"}]
+    problems: list[dict] = []
+
+    def problem(name: str, text: str) -> None:
+        problems.append({"field": f"{prefix}{name}", "problem": text})
+
+    features: dict[str, float] = {}
+    for name in REFERENCE_FEATURES:  # request order, so the details read like the docs
+        if name not in raw or raw[name] is None:
+            problem(name, "is required")
+    warnings: list[str] = []
+    for name, value in raw.items():
+        if name in REQUIRED or name in OPTIONAL_FEATURES:
+            if value is None and name in OPTIONAL_FEATURES:
+                continue  # an absent optional feature
+            if value is None:
+                continue  # already reported as required
+            text = _number_problem(value)
+            if text:
+                problem(name, text)
+                continue
+            low, high = RANGES[name]
+            if not low <= value <= high:
+                problem(name, f"{value} is physically impossible (allowed {low:g} to {high:g})")
+                continue
+            features[name] = float(value)
+        elif name not in META_FIELDS:
+            warnings.append(f"unknown field {name!r} ignored")
+
+    vehicle_id = raw.get("vehicle_id")
+    if vehicle_id is None:
+        problem("vehicle_id", "is required")
+    elif not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
+        problem("vehicle_id", "must be 1-64 letters, digits, '_' or '-', starting with a letter "
+                "or digit")
+    profile = raw.get("profile")
+    if profile is not None and profile not in PROFILES:
+        problem("profile", f"unknown profile; valid: {', '.join(PROFILES)}")
+    key = raw.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
+        problem("idempotency_key", "must be a string of 1-200 characters")
+    source = raw.get("source_file")
+    if source is not None and (not isinstance(source, str) or len(source) > 255):
+        problem("source_file", "must be a string of at most 255 characters")
+    stamp = None
+    if raw.get("timestamp") is not None:
+        stamp = parse_timestamp(raw["timestamp"])
+        if stamp is None:
+            problem("timestamp", "must be an ISO 8601 date-time, e.g. 2026-11-27T08:30:00Z")
+    if problems:
+        return None, problems
+    return ParsedRow(features, vehicle_id, profile, key, source, stamp, warnings), []
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """ISO 8601 → aware UTC datetime (naive means UTC); None if not a valid date-time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+
+_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
+_LOW = np.array([RANGES[name][0] for name in FEATURES])
+_HIGH = np.array([RANGES[name][1] for name in FEATURES])
+_NUMBER_TYPES = {int, float}
+_SIMPLE_META = frozenset({"vehicle_id", "idempotency_key", "source_file"})
+
+
+def parse_rows(items: list, many: bool) -> tuple[list[ParsedRow], np.ndarray | None, list[dict]]:
+    """Validate a batch: (rows, feature matrix in FEATURES order, problems).
+
+    Common batches (plain numbers, known fields, valid ids) are checked column by column with
+    numpy; anything unusual falls back to `parse_row`, which names every problem.
+    """
+    fast = _parse_fast(items)
+    if fast is not None:
+        return fast[0], fast[1], []
+    rows, problems = [], []
+    for index, item in enumerate(items):
+        row, found = parse_row(item, f"[{index}]." if many else "")
+        problems += found
+        if row is not None:
+            rows.append(row)
+    return rows, None, problems
+
+
+def _parse_fast(items: list) -> tuple[list[ParsedRow], np.ndarray] | None:
+    if not all(type(item) is dict for item in items):
+        return None
+    first = items[0]
+    keys = first.keys()
+    if any(item.keys() != keys for item in items):
+        return None  # rows with different fields: check one by one
+    names = [k for k in keys if k in _FEATURE_INDEX]
+    if not set(names) >= REQUIRED or any(k not in _FEATURE_INDEX and k not in _SIMPLE_META
+                                         for k in keys):
+        return None
+    matrix = np.full((len(items), len(FEATURES)), np.nan)
+    for name in names:
+        column = [item[name] for item in items]
+        if not set(map(type, column)) <= _NUMBER_TYPES:
+            return None
+        matrix[:, _FEATURE_INDEX[name]] = column
+    present = matrix[:, [_FEATURE_INDEX[n] for n in names]]
+    if not np.isfinite(present).all():
+        return None
+    with np.errstate(invalid="ignore"):
+        outside = (matrix < _LOW) | (matrix > _HIGH)
+    if outside.any():
+        return None
+    vehicle_ids = [item.get("vehicle_id") for item in items]
+    if not all(type(v) is str and VEHICLE_ID_PATTERN.fullmatch(v) for v in vehicle_ids):
+        return None
+    for meta, limit in (("idempotency_key", 200), ("source_file", 255)):
+        if meta in keys and not all(type(item[meta]) is str and 0 < len(item[meta]) <= limit
+                                    for item in items):
+            return None
+    rows = [ParsedRow({}, vid, None, item.get("idempotency_key"), item.get("source_file"))
+            for vid, item in zip(vehicle_ids, items, strict=True)]
+    return rows, matrix

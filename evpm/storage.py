@@ -1,0 +1,355 @@
+"""The only code that touches the database: engine, tables, reads and writes.
+
+SQLite by default (WAL and a busy timeout, so several gunicorn workers can write), PostgreSQL
+when the URL says so. Writes are idempotent: a prediction carries a key (the trip file's content
+hash, or the client's Idempotency-Key), and a key already stored returns the first prediction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import functools
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+
+from evpm.errors import EvpmError
+
+metadata = MetaData()
+
+# The reference design's health_records columns, plus traceability.
+health_records = Table(
+    "health_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vehicle_id", String(64), nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("predicted_soh", Float, nullable=False),
+    Column("predicted_sop", Float, nullable=False),
+    Column("health_score", Float, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("prediction_id", String(36), nullable=False),  # uuid4; no index: never searched
+    Column("model_version", String(32), nullable=False),
+    Column("idempotency_key", String(200), unique=True),
+    Column("source_file", String(255)),
+    Column("profile", String(40)),
+    Column("features", Text),  # JSON of the features the prediction used
+    Column("warnings", Text),  # JSON list
+    # A vehicle's records newest first, without a scan: history and the per-vehicle estimate.
+    Index("ix_health_records_vehicle_id_id", "vehicle_id", "id"),
+)
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("vehicle_id", String(64), primary_key=True),
+    Column("profile", String(40)),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)
+
+RECORD_FIELDS = ["vehicle_id", "timestamp", "predicted_soh", "predicted_sop", "health_score",
+                 "status", "prediction_id", "model_version", "idempotency_key", "source_file",
+                 "profile", "features", "warnings"]
+
+
+@dataclass
+class Record:
+    """One stored prediction."""
+
+    vehicle_id: str
+    timestamp: dt.datetime
+    predicted_soh: float
+    predicted_sop: float
+    health_score: float
+    status: str
+    prediction_id: str
+    model_version: str
+    idempotency_key: str | None = None
+    source_file: str | None = None
+    profile: str | None = None
+    features: dict | None = None
+    warnings: list[str] | None = None
+    id: int | None = None
+
+    def values(self, sqlite: bool) -> tuple:
+        """Column values in RECORD_FIELDS order, as the database driver takes them."""
+        stamp = _sqlite_time(self.timestamp) if sqlite else self.timestamp
+        return (self.vehicle_id, stamp, self.predicted_soh, self.predicted_sop,
+                self.health_score, self.status, self.prediction_id, self.model_version,
+                self.idempotency_key, self.source_file, self.profile,
+                None if self.features is None else orjson.dumps(self.features).decode(),
+                orjson.dumps(self.warnings or []).decode())
+
+    @classmethod
+    def from_row(cls, row) -> Record:
+        """A record from a result row."""
+        values = dict(row._mapping)
+        values["features"] = json.loads(values["features"]) if values["features"] else None
+        values["warnings"] = json.loads(values["warnings"]) if values["warnings"] else []
+        stamp = values["timestamp"]
+        if stamp.tzinfo is None:  # SQLite keeps no zone: everything is stored in UTC
+            values["timestamp"] = stamp.replace(tzinfo=dt.UTC)
+        return cls(**values)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_time(stamp: dt.datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text, in UTC (a batch shares one time: cached)."""
+    return stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ",
+                                                                    timespec="microseconds")
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (dashboard) and one writer work at once; the busy timeout makes a
+    # second writer wait instead of failing with "database is locked"; NORMAL sync under WAL
+    # is durable across application crashes and spares an fsync per commit.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """Engine for a database URL (SQLite file folders are created)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Storage:
+    """The database behind one engine."""
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, read_only=read_only)
+        self.read_only = read_only
+        self.dialect = self.engine.dialect.name
+        path = url.split("///", 1)[-1] if self.dialect == "sqlite" else ""
+        # SQLite allows one writer; its busy handler polls with sleeps of 1-100 ms, which under
+        # load costs more than the write. Writers of one file queue on an OS file lock instead,
+        # woken the moment it is free.
+        self._lock_path = Path(path + ".writelock") if path and path != ":memory:" else None
+        # Statements built once: building one costs more than running it on a hot path. The
+        # record insert goes straight to the driver (executemany): for a 10,000-row batch,
+        # SQLAlchemy's per-row parameter processing would cost more than the write.
+        marker = "?" if self.dialect == "sqlite" else "%s"
+        self._insert_record = (f"INSERT INTO health_records ({', '.join(RECORD_FIELDS)}) "
+                               f"VALUES ({', '.join([marker] * len(RECORD_FIELDS))})")
+        self._upsert_vehicle = self._vehicle_upsert()
+        self._select_keys = select(health_records).where(
+            health_records.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+
+    def _vehicle_upsert(self):
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        statement = upsert(vehicles)
+        return statement.on_conflict_do_update(
+            index_elements=[vehicles.c.vehicle_id],
+            set_={"last_seen": statement.excluded.last_seen,
+                  "profile": func.coalesce(statement.excluded.profile, vehicles.c.profile)},
+            where=vehicles.c.last_seen < statement.excluded.last_seen,
+        )
+
+    @contextlib.contextmanager
+    def _writing(self):
+        if self._lock_path is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        lock = self._lock_file()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _lock_file(self):
+        # One open lock file per process (a forked worker opens its own: flock is per file
+        # description, so a descriptor inherited across fork would not exclude the parent).
+        pid = os.getpid()
+        if getattr(self, "_lock_pid", None) != pid:
+            self._lock_handle = open(self._lock_path, "a")  # noqa: SIM115 — kept open
+            self._lock_pid = pid
+        return self._lock_handle
+
+    def init(self) -> None:
+        """Create the tables if they do not exist."""
+        metadata.create_all(self.engine)
+
+    def ping(self) -> bool:
+        """True if the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 — any failure means "not reachable"
+            return False
+
+    def save(self, records: Sequence[Record]) -> list[Record]:
+        """Store predictions in one transaction; a known idempotency key returns the stored one.
+
+        Returns, in order, the record that is in the database for each input.
+        """
+        if self.read_only:
+            raise EvpmError("storage opened read-only")
+        keys = [r.idempotency_key for r in records if r.idempotency_key]
+        with self._writing() as conn:
+            existing = {}
+            if keys:
+                for chunk in _chunks(keys, 500):
+                    rows = conn.execute(self._select_keys, {"keys": chunk})
+                    existing.update({row.idempotency_key: Record.from_row(row) for row in rows})
+            fresh, seen = [], set()
+            for record in records:
+                key = record.idempotency_key
+                if key and (key in existing or key in seen):
+                    continue
+                seen.add(key)
+                fresh.append(record)
+            if fresh:
+                sqlite = self.dialect == "sqlite"
+                conn.exec_driver_sql(self._insert_record, [r.values(sqlite) for r in fresh])
+                self._touch_vehicles(conn, fresh)
+        by_key = {r.idempotency_key: r for r in fresh if r.idempotency_key}
+        by_key.update(existing)
+        return [by_key.get(r.idempotency_key, r) if r.idempotency_key else r for r in records]
+
+    def _touch_vehicles(self, conn, records: Iterable[Record]) -> None:
+        """Upsert each vehicle's first / last seen time (one statement)."""
+        latest: dict[str, Record] = {}
+        for record in records:
+            current = latest.get(record.vehicle_id)
+            if current is None or record.timestamp > current.timestamp:
+                latest[record.vehicle_id] = record
+        conn.execute(self._upsert_vehicle, [
+            {"vehicle_id": v, "profile": r.profile, "first_seen": r.timestamp,
+             "last_seen": r.timestamp} for v, r in latest.items()])
+
+    def latest_per_vehicle(self) -> list[Record]:
+        """The newest record of every vehicle."""
+        newest = (select(health_records.c.vehicle_id,
+                         func.max(health_records.c.id).label("last_id"))
+                  .group_by(health_records.c.vehicle_id).subquery())
+        query = select(health_records).join(newest, health_records.c.id == newest.c.last_id) \
+            .order_by(health_records.c.vehicle_id)
+        with self.engine.connect() as conn:
+            return [Record.from_row(row) for row in conn.execute(query)]
+
+    def history(self, vehicle_id: str, limit: int | None = None) -> list[Record]:
+        """A vehicle's records, oldest first (the newest `limit` if given)."""
+        query = select(health_records).where(health_records.c.vehicle_id == vehicle_id) \
+            .order_by(health_records.c.id.desc())
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [Record.from_row(row) for row in conn.execute(query)][::-1]
+
+    def recent_by_vehicle(self, per_vehicle: int) -> dict[str, list[Record]]:
+        """The newest `per_vehicle` records of every vehicle, oldest first.
+
+        One indexed query per vehicle (vehicle_id, id): cost grows with the fleet, not with the
+        number of stored predictions.
+        """
+        query = select(health_records).where(
+            health_records.c.vehicle_id == bindparam("vehicle")).order_by(
+            health_records.c.id.desc()).limit(bindparam("n"))
+        out: dict[str, list[Record]] = {}
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(vehicles.c.vehicle_id).order_by(vehicles.c.vehicle_id))
+            for (vehicle_id,) in ids.all():
+                rows = conn.execute(query, {"vehicle": vehicle_id, "n": per_vehicle}).all()
+                if rows:
+                    out[vehicle_id] = [Record.from_row(row) for row in reversed(rows)]
+        return out
+
+    def count(self) -> int:
+        """Number of stored predictions."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(health_records)).scalar())
+
+    def dispose(self) -> None:
+        """Close the engine's connections."""
+        self.engine.dispose()
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def migrate(source_url: str, target_url: str, batch: int = 5000,
+            progress=None) -> dict[str, tuple[int, int]]:
+    """Copy every table from one database to another (e.g. SQLite → PostgreSQL); verify counts.
+
+    The target's tables are created if needed and must be empty. Returns {table: (source rows,
+    target rows)}; raises if any count differs.
+    """
+    source, target = Storage(source_url, read_only=True), Storage(target_url)
+    target.init()
+    counts = {}
+    try:
+        with source.engine.connect() as src, target.engine.begin() as dst:
+            for table in (vehicles, health_records):
+                if dst.execute(select(func.count()).select_from(table)).scalar():
+                    raise EvpmError(f"target table {table.name} is not empty; migrate into an "
+                                    "empty database")
+                total = src.execute(select(func.count()).select_from(table)).scalar()
+                rows = src.execute(select(table)).mappings()
+                while chunk := rows.fetchmany(batch):
+                    dst.execute(insert(table), [dict(r) for r in chunk])
+                    if progress:
+                        progress(len(chunk))
+                counts[table.name] = (int(total), 0)
+            if target.engine.dialect.name == "postgresql":
+                # Keep new ids after the copied ones.
+                dst.execute(text("SELECT setval(pg_get_serial_sequence('health_records', 'id'), "
+                                 "COALESCE((SELECT MAX(id) FROM health_records), 1))"))
+        with target.engine.connect() as dst:
+            for table in (vehicles, health_records):
+                copied = dst.execute(select(func.count()).select_from(table)).scalar()
+                counts[table.name] = (counts[table.name][0], int(copied))
+    finally:
+        source.dispose()
+        target.dispose()
+    bad = {name: c for name, c in counts.items() if c[0] != c[1]}
+    if bad:
+        raise EvpmError(f"row counts differ after migration: {bad}")
+    return counts

@@ -1,0 +1,63 @@
+"""Bearer-token auth: on when a secret is configured, off otherwise; /health and /metrics open."""
+
+from dataclasses import replace
+
+import jwt
+import pytest
+
+from evpm.api.app import create_app
+from evpm.api.auth import mint_token
+from evpm.errors import EvpmError
+from evpm.settings import Settings
+from tests.api.helpers import REFERENCE_REQUEST
+
+SECRET = "s" * 40
+
+
+@pytest.fixture
+def secured(settings, storage, predictor):
+    return create_app(replace(settings, jwt_secret=SECRET), predictor=predictor,
+                      storage=storage).test_client()
+
+
+@pytest.mark.parametrize(("method", "path"), [("post", "/predict"), ("get", "/vehicles"),
+                                              ("get", "/vehicles/V1/history"), ("get", "/model")])
+def test_protected_endpoints_need_a_token(secured, method, path):
+    response = getattr(secured, method)(path, json=REFERENCE_REQUEST)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Authorization" in response.get_json()["details"][0]["field"]
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer nonsense", "Basic abc", f"Bearer {mint_token('another-secret' * 3)}",
+    "Bearer " + jwt.encode({"sub": "x", "exp": 1}, SECRET, algorithm="HS256")])
+def test_bad_or_expired_tokens_are_401(secured, storage, header):
+    response = secured.post("/predict", json=REFERENCE_REQUEST, headers={"Authorization": header})
+    assert response.status_code == 401
+    assert storage.count() == 0
+
+
+def test_valid_token_is_accepted(secured):
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, 'fleet-ops')}"}
+    assert secured.post("/predict", json=REFERENCE_REQUEST, headers=headers).status_code == 200
+    assert secured.get("/vehicles", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health", "/metrics", "/openapi.json"])
+def test_health_metrics_and_docs_stay_open(secured, path):
+    assert secured.get(path).status_code == 200
+
+
+def test_auth_off_without_secret(client):
+    assert client.post("/predict", json=REFERENCE_REQUEST).status_code == 200
+
+
+def test_settings_fail_fast_on_missing_or_weak_secret():
+    with pytest.raises(EvpmError, match="EVPM_JWT_SECRET is empty"):
+        Settings.from_env({"EVPM_REQUIRE_AUTH": "true"})
+    with pytest.raises(EvpmError, match="too short"):
+        Settings.from_env({"EVPM_JWT_SECRET": "short"})
+    with pytest.raises(EvpmError, match="not a number"):
+        Settings.from_env({"EVPM_PRIORITY_SCORE": "high"})
+    assert Settings.from_env({"EVPM_JWT_SECRET": SECRET}).jwt_secret == SECRET

@@ -1,0 +1,67 @@
+"""The OpenAPI document matches the behaviour: every route documented, responses conform."""
+
+import jsonschema
+import pytest
+
+from evpm.api.openapi import document
+from tests.api.helpers import REFERENCE_REQUEST, request
+
+DOC = document()
+
+
+def resolve(schema):
+    """Inline the document's #/components/schemas references (the schemas have no cycles)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return resolve(DOC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
+        return {k: resolve(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [resolve(v) for v in schema]
+    return schema
+
+
+def check(path: str, method: str, response) -> None:
+    spec = DOC["paths"][path][method]["responses"][str(response.status_code)]
+    content = spec.get("content", {})
+    if "application/json" in content:
+        schema = resolve(content["application/json"]["schema"])
+        jsonschema.Draft202012Validator(schema).validate(response.get_json())
+
+
+def test_every_route_is_documented(app):
+    routes = {str(rule).replace("<vehicle_id>", "{vehicle_id}") for rule in app.url_map.iter_rules()
+              if rule.endpoint != "static"}
+    assert routes == set(DOC["paths"])
+    jsonschema.Draft202012Validator.check_schema(resolve(DOC["components"]["schemas"]))
+
+
+@pytest.mark.parametrize(("body", "query"), [
+    (REFERENCE_REQUEST, ""), ([REFERENCE_REQUEST, request(vehicle_id="V2")], ""),
+    (REFERENCE_REQUEST, "?explain=true"), (request(dod=None), ""), ({"x": 1}, ""),
+    ([], "")])
+def test_predict_responses_conform(client, body, query):
+    check("/predict", "post", client.post("/predict" + query, json=body))
+
+
+def test_error_responses_conform(client):
+    check("/predict", "post", client.post("/predict", data="{", content_type="application/json"))
+    check("/predict", "post", client.post("/predict", data="x", content_type="text/plain"))
+
+
+def test_read_responses_conform(client):
+    client.post("/predict", json=REFERENCE_REQUEST)
+    check("/vehicles", "get", client.get("/vehicles"))
+    check("/vehicles/{vehicle_id}/history", "get", client.get("/vehicles/V001/history"))
+    check("/vehicles/{vehicle_id}/history", "get", client.get("/vehicles/NONE/history"))
+    check("/vehicles/{vehicle_id}/history", "get", client.get("/vehicles/V001/history?limit=0"))
+    check("/model", "get", client.get("/model"))
+    check("/health", "get", client.get("/health"))
+    check("/openapi.json", "get", client.get("/openapi.json"))
+    assert client.get("/metrics").status_code == 200
+
+
+def test_request_schema_accepts_the_reference_request():
+    schema = resolve(DOC["components"]["schemas"]["PredictRequest"])
+    jsonschema.Draft202012Validator(schema).validate(REFERENCE_REQUEST)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(request(dod=None))

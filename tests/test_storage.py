@@ -1,0 +1,86 @@
+"""Storage on SQLite and PostgreSQL: writes, idempotency, reads, concurrency, migration."""
+
+import datetime as dt
+import multiprocessing
+import uuid
+
+import pytest
+
+from evpm.errors import EvpmError
+from evpm.storage import Record, Storage, metadata, migrate, vehicles
+
+
+def record(vehicle="V1", key=None, day=1, soh=0.9, **extra) -> Record:
+    return Record(vehicle_id=vehicle, timestamp=dt.datetime(2026, 1, day, tzinfo=dt.UTC),
+                  predicted_soh=soh, predicted_sop=40000.0, health_score=0.3,
+                  status="Healthy", prediction_id=str(uuid.uuid4()), model_version="1.test",
+                  idempotency_key=key, features={"dod": 10.0}, **extra)
+
+
+def test_save_and_read_back(storage):
+    storage.save([record(day=1, soh=0.95), record(day=2, soh=0.94, source_file="a.csv"),
+                  record("V2", day=3)])
+    assert storage.count() == 3
+    history = storage.history("V1")
+    assert [r.predicted_soh for r in history] == [0.95, 0.94]
+    assert history[1].source_file == "a.csv" and history[0].features == {"dod": 10.0}
+    assert history[0].timestamp == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert [r.vehicle_id for r in storage.latest_per_vehicle()] == ["V1", "V2"]
+    assert storage.latest_per_vehicle()[0].predicted_soh == 0.94
+    assert [len(v) for v in storage.recent_by_vehicle(1).values()] == [1, 1]
+
+
+def test_idempotency_key_stores_once_and_returns_the_first(storage):
+    first = storage.save([record(key="hash-1", soh=0.9)])[0]
+    again = storage.save([record(key="hash-1", soh=0.5)])[0]
+    assert again.prediction_id == first.prediction_id and again.predicted_soh == 0.9
+    assert storage.count() == 1
+
+
+def test_vehicles_table_tracks_first_and_last_seen(storage):
+    storage.save([record(day=5)])
+    storage.save([record(day=9), record(day=7)])
+    storage.save([record(day=2)])  # an older trip arriving late does not move last_seen back
+    with storage.engine.connect() as conn:
+        row = conn.execute(vehicles.select()).one()
+    assert row.last_seen.day == 9 and row.first_seen.day == 5
+
+
+def _writer(url: str, worker: int) -> None:
+    store = Storage(url)
+    for i in range(40):
+        store.save([record(f"W{worker}", key=f"w{worker}-{i}")])
+    store.dispose()
+
+
+def test_concurrent_writers_never_lock(tmp_path):
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    Storage(url).init()
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_writer, args=(url, w)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    assert Storage(url).count() == 160
+
+
+def test_migrate_sqlite_to_postgresql(tmp_path, postgres_url):
+    source = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Storage(source)
+    old.init()
+    old.save([record(f"M{i % 7}", key=f"k{i}", day=1 + i % 28) for i in range(250)])
+    target = postgres_url.rsplit("/", 1)[0] + "/evpm_migrate_test"
+    fresh = Storage(target)
+    metadata.drop_all(fresh.engine)
+    fresh.dispose()
+    counts = migrate(source, target, batch=100)
+    assert counts == {"vehicles": (7, 7), "health_records": (250, 250)}
+    moved = Storage(target)
+    assert moved.history("M3")[0].features == {"dod": 10.0}
+    moved.save([record("M3", key="after-migration")])  # ids continue after the copied ones
+    assert moved.count() == 251
+    with pytest.raises(EvpmError, match="not empty"):
+        migrate(source, target)
+    moved.dispose()
