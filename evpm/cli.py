@@ -295,7 +295,11 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     """The gunicorn command line that serves the API (also used by the Procfile / containers)."""
     return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
             "sync", "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "20",
-            "--log-level", "warning", "evpm.api.app:create_app()"]
+            "--log-level", "warning",
+            # gunicorn's control socket has one default path per user: several servers on one
+            # machine (tests, scaled replicas) would fight over it. Nothing here uses it.
+            "--no-control-socket",
+            "evpm.api.app:create_app()"]
 
 
 @api_app.callback(invoke_without_command=True)

@@ -39,9 +39,10 @@ def server(tmp_path, repo):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
            "EVPM_JWT_SECRET": SECRET, "EVPM_MODELS_DIR": str(repo / "models"),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "evpm.cli", "api", "--port", str(port),
                                 "--workers", "2", "--host", "127.0.0.1"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -51,16 +52,20 @@ def server(tmp_path, repo):
             time.sleep(0.3)
     else:
         process.kill()
-        pytest.fail(f"API did not start: {process.stdout.read()}")
+        pytest.fail(f"API did not start: {(tmp_path / 'server.log').read_text()}")
     yield port, env, tmp_path
     process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0
+    try:
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        log.close()
 
 
 def test_gunicorn_serves_predictions_with_auth_and_stores_them(server):
     port, env, tmp_path = server
     token = subprocess.run([sys.executable, "-m", "evpm.cli", "api", "token"], env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
+                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
     assert call(port, "POST", "/predict", REFERENCE_REQUEST)[0] == 401
     statuses = [call(port, "POST", "/predict", dict(REFERENCE_REQUEST, vehicle_id=f"G{i}"),
                      token)[0] for i in range(20)]
@@ -75,10 +80,15 @@ def test_gunicorn_serves_predictions_with_auth_and_stores_them(server):
     assert 'evpm_api_requests_total{endpoint="predict",method="POST",status="200"} 20.0' in text
 
 
-def test_port_in_use_is_a_clear_error(server):
-    port, env, _ = server
-    result = subprocess.run([sys.executable, "-m", "evpm.cli", "api", "--port", str(port),
-                             "--host", "127.0.0.1"], env=env, capture_output=True, text=True)
+def test_port_in_use_is_a_clear_error(repo):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "EVPM_MODELS_DIR": str(repo / "models")}
+        result = subprocess.run([sys.executable, "-m", "evpm.cli", "api", "--port", str(port),
+                                 "--host", "127.0.0.1"], env=env, capture_output=True,
+                                text=True, timeout=60)
     assert result.returncode == 2
     assert f"port {port} is already in use" in result.stderr
 
@@ -86,5 +96,5 @@ def test_port_in_use_is_a_clear_error(server):
 def test_token_without_secret_is_a_clear_error():
     env = {k: v for k, v in os.environ.items() if k != "EVPM_JWT_SECRET"}
     result = subprocess.run([sys.executable, "-m", "evpm.cli", "api", "token"], env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "EVPM_JWT_SECRET is not set" in result.stderr
