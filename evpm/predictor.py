@@ -131,15 +131,21 @@ class Predictor:
 
     def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row: the features outside the range the models were trained on."""
+        if len(matrix) == 1:  # one row: a plain loop is cheaper than numpy's set-up
+            return [[self._warning(name, value) for name, value in zip(
+                FEATURES, matrix[0].tolist(), strict=True)
+                     if name in self.ranges and not self.ranges[name][0] <= value
+                     <= self.ranges[name][1] and value == value]]
         with np.errstate(invalid="ignore"):
             outside = (matrix < self._low) | (matrix > self._high)
         warnings: list[list[str]] = [[] for _ in range(len(matrix))]
         for r, i in zip(*np.nonzero(outside), strict=True):
-            name = FEATURES[i]
-            low, high = self.ranges[name]
-            warnings[r].append(f"{name}={matrix[r, i]:.6g} is outside the training range "
-                               f"[{low:.6g}, {high:.6g}]")
+            warnings[r].append(self._warning(FEATURES[i], matrix[r, i]))
         return warnings
+
+    def _warning(self, name: str, value: float) -> str:
+        low, high = self.ranges[name]
+        return f"{name}={value:.6g} is outside the training range [{low:.6g}, {high:.6g}]"
 
     def _contributions(self, matrix: np.ndarray, margin: np.ndarray, top: int) -> list[list]:
         """Top SoH contributions per row from XGBoost's TreeSHAP (`pred_contribs`)."""

@@ -174,17 +174,16 @@ class Storage:
         self._select_keys = select(health_records).where(
             health_records.c.idempotency_key.in_(bindparam("keys", expanding=True)))
 
-    def _vehicle_upsert(self):
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        statement = upsert(vehicles)
-        return statement.on_conflict_do_update(
-            index_elements=[vehicles.c.vehicle_id],
-            set_={"last_seen": statement.excluded.last_seen,
-                  "profile": func.coalesce(statement.excluded.profile, vehicles.c.profile)},
-            where=vehicles.c.last_seen < statement.excluded.last_seen,
+    def _vehicle_upsert(self) -> str:
+        # Plain SQL that SQLite and PostgreSQL share (only the parameter marker differs): an
+        # older trip arriving late does not move last_seen back.
+        marker = "?" if self.dialect == "sqlite" else "%s"
+        return (
+            "INSERT INTO vehicles (vehicle_id, profile, first_seen, last_seen) VALUES "
+            f"({marker}, {marker}, {marker}, {marker}) ON CONFLICT (vehicle_id) DO UPDATE SET "
+            "last_seen = excluded.last_seen, "
+            "profile = COALESCE(excluded.profile, vehicles.profile) "
+            "WHERE vehicles.last_seen < excluded.last_seen"
         )
 
     @contextlib.contextmanager
@@ -259,9 +258,10 @@ class Storage:
             current = latest.get(record.vehicle_id)
             if current is None or record.timestamp > current.timestamp:
                 latest[record.vehicle_id] = record
-        conn.execute(self._upsert_vehicle, [
-            {"vehicle_id": v, "profile": r.profile, "first_seen": r.timestamp,
-             "last_seen": r.timestamp} for v, r in latest.items()])
+        sqlite = self.dialect == "sqlite"
+        conn.exec_driver_sql(self._upsert_vehicle, [
+            (v, r.profile, *(2 * [_sqlite_time(r.timestamp) if sqlite else r.timestamp]))
+            for v, r in latest.items()])
 
     def latest_per_vehicle(self) -> list[Record]:
         """The newest record of every vehicle."""

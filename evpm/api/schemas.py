@@ -131,6 +131,7 @@ _LOW = np.array([RANGES[name][0] for name in FEATURES])
 _HIGH = np.array([RANGES[name][1] for name in FEATURES])
 _NUMBER_TYPES = {int, float}
 _SIMPLE_META = frozenset({"vehicle_id", "idempotency_key", "source_file"})
+FAST_PATH_MIN_ROWS = 8
 
 
 def parse_rows(items: list, many: bool) -> tuple[list[ParsedRow], np.ndarray | None, list[dict]]:
@@ -139,7 +140,8 @@ def parse_rows(items: list, many: bool) -> tuple[list[ParsedRow], np.ndarray | N
     Common batches (plain numbers, known fields, valid ids) are checked column by column with
     numpy; anything unusual falls back to `parse_row`, which names every problem.
     """
-    fast = _parse_fast(items)
+    # Below a few rows the per-row checks are cheaper than building numpy columns.
+    fast = _parse_fast(items) if len(items) > FAST_PATH_MIN_ROWS else None
     if fast is not None:
         return fast[0], fast[1], []
     rows, problems = [], []
