@@ -433,7 +433,7 @@ def seed_demo(settings, out: Path = Path("data/demo")) -> int:
     """First run only: a small twin fleet, predicted and stored, so the views are not empty."""
     from evpm.features import extract_file
     from evpm.predictor import Predictor
-    from evpm.profiles import get_profile, update_registry
+    from evpm.profiles import get_profile
     from evpm.storage import Storage
     from evpm.twin.fleet import FleetSpec, simulate_fleet
 
@@ -444,7 +444,6 @@ def seed_demo(settings, out: Path = Path("data/demo")) -> int:
     rows = simulate_fleet(FleetSpec(vehicles=6, trips=5, days=120.0, seed=7, id_prefix="DEMO"),
                           out / "trips", truth_path=out / "ground_truth.csv",
                           registry_path=out / "fleet_registry.csv", workers=2)
-    update_registry(settings.registry_path, {r["vehicle_id"]: r["profile"] for r in rows})
     predictor = Predictor.load(settings.models_dir)
     from evpm.api.schemas import ParsedRow, parse_timestamp
     from evpm.service import predict_and_store
