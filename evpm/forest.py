@@ -36,11 +36,11 @@ class CompiledForest:
         sizes_nodes = np.array([max(nodes) + 1 for nodes in flat])
         offsets = np.concatenate([[0], np.cumsum(sizes_nodes)[:-1]])
         total = int(sizes_nodes.sum())
-        self.f_feature = np.zeros(total, dtype=np.int32)
-        self.f_threshold = np.zeros(total, dtype=np.float32)
-        self.f_left = np.zeros(total, dtype=np.int32)
-        self.f_right = np.zeros(total, dtype=np.int32)
-        self.f_missing_left = np.zeros(total, dtype=bool)
+        f_feature = np.zeros(total, dtype=np.int32)
+        f_threshold = np.zeros(total, dtype=np.float32)
+        f_left = np.zeros(total, dtype=np.int32)
+        f_right = np.zeros(total, dtype=np.int32)
+        f_missing_left = np.zeros(total, dtype=bool)
         self.f_value = np.zeros(total, dtype=np.float64)
         depth = 0
         for offset, nodes in zip(offsets.tolist(), flat, strict=True):
@@ -48,14 +48,14 @@ class CompiledForest:
                 g = offset + node_id
                 if "leaf" in node:
                     # A leaf points to itself, so extra levels of the walk stay on it.
-                    self.f_left[g] = self.f_right[g] = g
+                    f_left[g] = f_right[g] = g
                     self.f_value[g] = node["leaf"]
                 else:
-                    self.f_feature[g] = index[node["split"]]
-                    self.f_threshold[g] = np.float32(node["split_condition"])
-                    self.f_left[g] = offset + node["yes"]
-                    self.f_right[g] = offset + node["no"]
-                    self.f_missing_left[g] = node["missing"] == node["yes"]
+                    f_feature[g] = index[node["split"]]
+                    f_threshold[g] = np.float32(node["split_condition"])
+                    f_left[g] = offset + node["yes"]
+                    f_right[g] = offset + node["no"]
+                    f_missing_left[g] = node["missing"] == node["yes"]
                 depth = max(depth, node["depth"])
         self.depth = depth + 1
         self.roots = offsets.astype(np.int32)
@@ -63,10 +63,10 @@ class CompiledForest:
         # flag << 16, threshold bits, left, right. One cache line per node visited, not one
         # per array — in a busy server the model is never warm in the cache.
         self.nodes = np.empty((total, 4), dtype=np.int32)
-        self.nodes[:, 0] = self.f_feature | (self.f_missing_left.astype(np.int32) << 16)
-        self.nodes[:, 1] = self.f_threshold.view(np.int32)
-        self.nodes[:, 2] = self.f_left
-        self.nodes[:, 3] = self.f_right
+        self.nodes[:, 0] = f_feature | (f_missing_left.astype(np.int32) << 16)
+        self.nodes[:, 1] = f_threshold.view(np.int32)
+        self.nodes[:, 2] = f_left
+        self.nodes[:, 3] = f_right
 
     @staticmethod
     def _flatten(tree: dict) -> dict[int, dict]:

@@ -160,7 +160,3 @@ class Predictor:
                 for i in order if shap[r, i] != 0.0
             ])
         return result
-
-    def range_warnings(self, row: dict) -> list[str]:
-        """Features of one row outside the range the models were trained on."""
-        return self.matrix_warnings(self.matrix([row], [None]))[0]

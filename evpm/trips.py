@@ -7,7 +7,6 @@ so the pipeline can write it into `failed/<name>.error.json` and the CLI as one 
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,8 +209,3 @@ def vehicle_id_from_name(name: str) -> str | None:
     if len(parts) in (3, 4) and parts[0] == "tripdata" and parts[-1].lower() == "csv" and parts[1]:
         return parts[1]
     return None
-
-
-def is_finite_number(value: object) -> bool:
-    """True for an int/float that is not NaN or infinite (and not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
