@@ -13,7 +13,6 @@ import json
 import math
 import multiprocessing
 import platform
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -331,7 +330,3 @@ def _nan_to_none(obj):
     if isinstance(obj, list):
         return [_nan_to_none(v) for v in obj]
     return obj
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `evpm train`")
