@@ -445,15 +445,13 @@ def seed_demo(settings, out: Path = Path("data/demo")) -> int:
                           out / "trips", truth_path=out / "ground_truth.csv",
                           registry_path=out / "fleet_registry.csv", workers=2)
     predictor = Predictor.load(settings.models_dir)
-    from evpm.api.schemas import ParsedRow, parse_timestamp
+    from evpm.api.schemas import ParsedBatch, ParsedRow, parse_timestamp
     from evpm.service import predict_and_store
 
     parsed = [ParsedRow(extract_file(out / "trips" / r["file"], get_profile(r["profile"])),
                         r["vehicle_id"], r["profile"], f"demo:{r['file']}", r["file"],
                         parse_timestamp(r["date"])) for r in rows]
-    for row in parsed:  # NaN features are simply absent
-        row.features = {k: v for k, v in row.features.items() if v == v}
-    predict_and_store(parsed, predictor, storage, {})
+    predict_and_store(ParsedBatch.from_rows(parsed), predictor, storage, {})
     storage.dispose()
     return len(parsed)
 

@@ -36,6 +36,18 @@ class Prediction:
     contributions: list[dict] | None = None
 
 
+@dataclass(slots=True)
+class PredictionColumns:
+    """Predictions for a batch, one list per output, rows in request order."""
+
+    soh: list[float]
+    sop_w: list[float]
+    scores: list[float]
+    statuses: list[str]
+    warnings: list[list[str]]
+    contributions: list[list[dict] | None]
+
+
 class Predictor:
     """Both models and the model card, loaded once per process."""
 
@@ -91,23 +103,29 @@ class Predictor:
         return DMatrix(matrix, feature_names=FEATURES, base_margin=margin, missing=np.nan)
 
     def predict(self, rows: Sequence[dict], profiles: Sequence[Profile | None],
-                explain: bool = False, top: int = 5,
-                matrix: np.ndarray | None = None) -> list[Prediction]:
-        """Predict SoH, SoP (W), health score and status for each row, in order.
+                explain: bool = False, top: int = 5) -> list[Prediction]:
+        """Predict SoH, SoP (W), health score and status for each feature row, in order."""
+        result = self.predict_matrix(self.matrix(rows, profiles), profiles, explain, top)
+        return [Prediction(row.get("vehicle_id"), soh, sop, score, status, self.version, warning,
+                           contribution)
+                for row, soh, sop, score, status, warning, contribution in zip(
+                    rows, result.soh, result.sop_w, result.scores, result.statuses,
+                    result.warnings, result.contributions, strict=True)]
 
-        `matrix` (rows × FEATURES, NaN = absent) may be given when the caller already has it
-        (the API's batch path); the rows then only supply vehicle ids.
+    def predict_matrix(self, matrix: np.ndarray, profiles: Sequence[Profile | None],
+                       explain: bool = False, top: int = 5) -> PredictionColumns:
+        """Predict column-wise from a feature matrix (rows × FEATURES, NaN = absent).
+
+        Range warnings are about the values sent; the profile's rated capacity then fills an
+        absent `rated_capacity_ah` (on a copy).
         """
-        if matrix is None:
-            matrix = self.matrix(rows, profiles)
-            warnings = self.matrix_warnings(matrix)
-        else:
-            warnings = self.matrix_warnings(matrix)
+        warnings = self.matrix_warnings(matrix)
+        rated_column = self._index["rated_capacity_ah"]
+        capacity = np.array([p.cell_capacity_ah if p else np.nan for p in profiles])
+        absent = np.isnan(matrix[:, rated_column]) & ~np.isnan(capacity)
+        if absent.any():
             matrix = matrix.copy()
-            rated_column = self._index["rated_capacity_ah"]
-            for r, profile in enumerate(profiles):
-                if profile is not None and np.isnan(matrix[r, rated_column]):
-                    matrix[r, rated_column] = profile.cell_capacity_ah
+            matrix[absent, rated_column] = capacity[absent]
         columns = self._columns(matrix)
         margin = soh_anchor(columns)
         if len(matrix) <= SMALL_BATCH:
@@ -120,14 +138,10 @@ class Predictor:
         rated = np.array([p.rated_peak_power_w if p else UNKNOWN_RATED_SOP_W for p in profiles])
         sop_w = sop_ratio * rated
         scores = health_score(soh, sop_w, rated)
-        statuses = statuses_for(soh, scores, self.rules)
         contributions = self._contributions(matrix, margin, top) if explain else \
             [None] * len(matrix)
-        return [Prediction(row.get("vehicle_id"), soh_r, sop_r, score_r, status,
-                           self.version, warning, contribution)
-                for row, soh_r, sop_r, score_r, status, warning, contribution in zip(
-                    rows, soh.tolist(), sop_w.tolist(), scores.tolist(), statuses, warnings,
-                    contributions, strict=True)]
+        return PredictionColumns(soh.tolist(), sop_w.tolist(), scores.tolist(),
+                                 statuses_for(soh, scores, self.rules), warnings, contributions)
 
     def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row: the features outside the range the models were trained on."""
@@ -139,8 +153,11 @@ class Predictor:
         with np.errstate(invalid="ignore"):
             outside = (matrix < self._low) | (matrix > self._high)
         warnings: list[list[str]] = [[] for _ in range(len(matrix))]
-        for r, i in zip(*np.nonzero(outside), strict=True):
-            warnings[r].append(self._warning(FEATURES[i], matrix[r, i]))
+        rows, columns = np.nonzero(outside)
+        # Plain lists: indexing numpy element by element costs more than the formatting.
+        for r, i, value in zip(rows.tolist(), columns.tolist(), matrix[rows, columns].tolist(),
+                               strict=True):
+            warnings[r].append(self._warning(FEATURES[i], value))
         return warnings
 
     def _warning(self, name: str, value: float) -> str:

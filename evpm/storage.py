@@ -97,10 +97,9 @@ class Record:
     warnings: list[str] | None = None
     id: int | None = None
 
-    def values(self, sqlite: bool) -> tuple:
-        """Column values in RECORD_FIELDS order, as the database driver takes them."""
-        stamp = _sqlite_time(self.timestamp) if sqlite else self.timestamp
-        return (self.vehicle_id, stamp, self.predicted_soh, self.predicted_sop,
+    def values(self) -> tuple:
+        """Column values in RECORD_FIELDS order (features and warnings as JSON text)."""
+        return (self.vehicle_id, self.timestamp, self.predicted_soh, self.predicted_sop,
                 self.health_score, self.status, self.prediction_id, self.model_version,
                 self.idempotency_key, self.source_file, self.profile,
                 None if self.features is None else orjson.dumps(self.features).decode(),
@@ -227,41 +226,70 @@ class Storage:
 
         Returns, in order, the record that is in the database for each input.
         """
+        if not records:
+            return []
+        rows = [r.values() for r in records]
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(RECORD_FIELDS)}
+        duplicates = self.save_columns(columns)
+        out = list(records)
+        for index, stored in duplicates.items():
+            out[index] = out[stored] if isinstance(stored, int) else stored
+        return out
+
+    def save_columns(self, columns: dict[str, list]) -> dict[int, Record | int]:
+        """Store a batch given column by column (RECORD_FIELDS), in one transaction.
+
+        Features and warnings come as JSON text, timestamps as aware datetimes. A row whose
+        idempotency key is already stored, or repeats an earlier row's, is not inserted: the
+        result maps its index to the stored record, or to the index of that earlier row.
+        The column-wise form spares a 10,000-row batch one Python object per row.
+        """
         if self.read_only:
             raise EvpmError("storage opened read-only")
-        keys = [r.idempotency_key for r in records if r.idempotency_key]
+        keys = columns["idempotency_key"]
+        duplicates: dict[int, Record | int] = {}
         with self._writing() as conn:
-            existing = {}
-            if keys:
-                for chunk in _chunks(keys, 500):
+            if any(keys):
+                existing: dict[str, Record] = {}
+                for chunk in _chunks([k for k in keys if k], 500):
                     rows = conn.execute(self._select_keys, {"keys": chunk})
                     existing.update({row.idempotency_key: Record.from_row(row) for row in rows})
-            fresh, seen = [], set()
-            for record in records:
-                key = record.idempotency_key
-                if key and (key in existing or key in seen):
-                    continue
-                seen.add(key)
-                fresh.append(record)
-            if fresh:
-                sqlite = self.dialect == "sqlite"
-                conn.exec_driver_sql(self._insert_record, [r.values(sqlite) for r in fresh])
-                self._touch_vehicles(conn, fresh)
-        by_key = {r.idempotency_key: r for r in fresh if r.idempotency_key}
-        by_key.update(existing)
-        return [by_key.get(r.idempotency_key, r) if r.idempotency_key else r for r in records]
+                first: dict[str, int] = {}
+                for index, key in enumerate(keys):
+                    if key is None:
+                        continue
+                    if key in existing:
+                        duplicates[index] = existing[key]
+                    elif key in first:
+                        duplicates[index] = first[key]
+                    else:
+                        first[key] = index
+            values = [columns[name] for name in RECORD_FIELDS]
+            stamps = columns["timestamp"]
+            if self.dialect == "sqlite":
+                values[RECORD_FIELDS.index("timestamp")] = list(map(_sqlite_time, stamps))
+            rows = list(zip(*values, strict=True))
+            fresh = range(len(rows))
+            if duplicates:
+                fresh = [i for i in fresh if i not in duplicates]
+                rows = [rows[i] for i in fresh]
+            if rows:
+                conn.exec_driver_sql(self._insert_record, rows)
+                self._touch_vehicles(conn, [(columns["vehicle_id"][i], stamps[i],
+                                             columns["profile"][i]) for i in fresh])
+        return duplicates
 
-    def _touch_vehicles(self, conn, records: Iterable[Record]) -> None:
+    def _touch_vehicles(self, conn, seen: list[tuple[str, dt.datetime, str | None]]) -> None:
         """Upsert each vehicle's first / last seen time (one statement)."""
-        latest: dict[str, Record] = {}
-        for record in records:
-            current = latest.get(record.vehicle_id)
-            if current is None or record.timestamp > current.timestamp:
-                latest[record.vehicle_id] = record
+        latest: dict[str, tuple[dt.datetime, str | None]] = {}
+        for vehicle_id, stamp, profile in seen:
+            current = latest.get(vehicle_id)
+            if current is None or stamp > current[0]:
+                latest[vehicle_id] = (stamp, profile)
         sqlite = self.dialect == "sqlite"
         conn.exec_driver_sql(self._upsert_vehicle, [
-            (v, r.profile, *(2 * [_sqlite_time(r.timestamp) if sqlite else r.timestamp]))
-            for v, r in latest.items()])
+            (v, profile, *(2 * [_sqlite_time(stamp) if sqlite else stamp]))
+            for v, (stamp, profile) in latest.items()])
 
     def latest_per_vehicle(self) -> list[Record]:
         """The newest record of every vehicle."""

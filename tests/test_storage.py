@@ -84,3 +84,14 @@ def test_migrate_sqlite_to_postgresql(tmp_path, postgres_url):
     with pytest.raises(EvpmError, match="not empty"):
         migrate(source, target)
     moved.dispose()
+
+
+def test_prediction_ids_are_unique_version_4_uuids():
+    import uuid
+
+    from evpm.service import prediction_ids
+
+    for count in (1, 1000):  # the one-row and the batch way of making them
+        ids = prediction_ids(count)
+        assert len(set(ids)) == count
+        assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)

@@ -47,6 +47,10 @@ def _read_json() -> object:
                             f"{request.mimetype or 'missing'}")
     raw = request.get_data(cache=False)  # raises 413 over MAX_CONTENT_LENGTH
     try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # the standard parser also reads NaN / Infinity, which get a 422 naming the field
+    try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "malformed JSON", [{"field": "(body)", "problem": str(exc)}]) \
@@ -60,14 +64,13 @@ def _parse_rows(body: object, max_rows: int, key: str | None):
         raise ApiError(422, "empty batch", [{"field": "(body)", "problem": "no rows"}])
     if len(items) > max_rows:
         raise ApiError(413, f"batch of {len(items)} rows exceeds the limit of {max_rows}")
-    rows, matrix, problems = parse_rows(items, many)
+    batch, problems = parse_rows(items, many)
     if problems:
         raise ApiError(422, "invalid request", problems)
     if key:
-        for index, row in enumerate(rows):
-            if row.idempotency_key is None:
-                row.idempotency_key = f"{key}:{index}" if many else key
-    return rows, matrix, many
+        batch.idempotency_keys = [own or (f"{key}:{index}" if many else key)
+                                  for index, own in enumerate(batch.idempotency_keys)]
+    return batch, many
 
 
 def create_app(settings: Settings | None = None, *, predictor: Predictor | None = None,
@@ -125,11 +128,11 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.post("/predict")
     def predict() -> Response:
-        rows, matrix, many = _parse_rows(_read_json(), settings.max_batch_rows,
-                                         request.headers.get("Idempotency-Key"))
+        batch, many = _parse_rows(_read_json(), settings.max_batch_rows,
+                                  request.headers.get("Idempotency-Key"))
         explain = request.args.get("explain", "").lower() in ("1", "true", "yes")
-        results = predict_and_store(rows, predictor, storage, registry.current(),
-                                    explain=explain, matrix=matrix)
+        results = predict_and_store(batch, predictor, storage, registry.current(),
+                                    explain=explain)
         metrics.rows.inc(len(results))
         for status, count in Counter(r["status"] for r in results).items():
             metrics.predictions.labels(status).inc(count)

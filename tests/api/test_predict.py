@@ -182,3 +182,20 @@ def test_source_file_and_timestamp_are_stored(client, storage):
     assert record.source_file == "tripdata.S1.csv"
     assert record.timestamp.isoformat().startswith("2026-03-01T08:00:00")
     assert record.features["dod"] == 78.5 and record.model_version
+
+
+def test_large_batch_stores_the_features_and_metadata_like_single_rows(client, storage):
+    # More than a few uniform rows take the column-wise path; what is stored must not differ.
+    rows = [request(vehicle_id=f"F{i}", idempotency_key=f"trip-{i}", source_file=f"f{i}.csv",
+                    dod=10.0 + i) for i in range(20)]
+    rows[19]["idempotency_key"] = "trip-3"  # repeated inside the batch
+    body = client.post("/predict", json=rows).get_json()
+    assert [b["duplicate"] for b in body] == [False] * 19 + [True]
+    assert body[19]["prediction_id"] == body[3]["prediction_id"]
+    assert storage.count() == 19
+    single = client.post("/predict", json=request(vehicle_id="G1", dod=12.0)).get_json()
+    [record] = storage.history("F2")
+    [reference] = storage.history("G1")
+    assert record.features == reference.features
+    assert record.source_file == "f2.csv" and record.idempotency_key == "trip-2"
+    assert body[2]["predicted_soh"] == pytest.approx(single["predicted_soh"], abs=1e-5)
