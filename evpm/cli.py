@@ -410,6 +410,63 @@ def db_migrate(
     return counts
 
 
+@app.command("watch")
+@user_errors
+def watch(
+    incoming: Annotated[Path | None, typer.Option(help="Folder to poll (EVPM_INCOMING)")] = None,
+    archive: Annotated[Path | None, typer.Option(help="Done files (EVPM_ARCHIVE)")] = None,
+    failed: Annotated[Path | None, typer.Option(help="Rejected files (EVPM_FAILED)")] = None,
+    processing: Annotated[Path | None, typer.Option(
+        help="Claimed files (EVPM_PROCESSING)")] = None,
+    api_url: Annotated[str | None, typer.Option(help="POST /predict URL (API_URL)")] = None,
+    interval: Annotated[float | None, typer.Option(
+        help="Seconds between polls (EVPM_POLL_SECONDS, default 2)")] = None,
+    settle: Annotated[float, typer.Option(
+        help="A file untouched this many seconds is complete")] = 0.5,
+    batch: Annotated[int, typer.Option(help="Files per API request")] = 50,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Prometheus metrics port, 0 = off (EVPM_WATCH_METRICS_PORT)")] = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Process what is waiting, then exit")] = False,
+) -> dict:
+    """Watch incoming/ for trip CSVs: features → API → archive/ (or failed/ with a reason)."""
+    import dataclasses
+    import logging
+
+    from evpm.api.auth import mint_token
+    from evpm.pipeline import ApiClient, Folders, Watcher, WatchOptions, install_signal_handlers
+    from evpm.profiles import RegistryCache
+    from evpm.settings import Settings
+
+    settings = Settings.from_env()
+    folders = Folders(incoming or settings.incoming_dir, processing or settings.processing_dir,
+                      archive or settings.archive_dir, failed or settings.failed_dir)
+    poll = settings.poll_seconds if interval is None else interval
+    if not 0 < poll <= 3600 or settle < 0 or not 1 <= batch <= 1000:
+        raise EvpmError("need 0 < --interval <= 3600, --settle >= 0 and 1 <= --batch <= 1000")
+    # A token for the API when auth is on: the watcher shares the API's secret.
+    token = mint_token(settings.jwt_secret, "evpm-watch", days=3650) \
+        if settings.jwt_secret else None
+    client = ApiClient(api_url or settings.api_url, token)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    watcher = Watcher(folders, client, RegistryCache(settings.registry_path),
+                      WatchOptions(poll, settle, batch, settings.max_trip_bytes))
+    port = settings.watch_metrics_port if metrics_port is None else metrics_port
+    if port:
+        if not port_is_free("0.0.0.0", port):
+            raise EvpmError(f"metrics port {port} is in use (another watcher?): choose another "
+                            "with --metrics-port, or 0 for none")
+        watcher.metrics.serve(port)
+    install_signal_handlers(watcher)
+    typer.echo(f"watching {folders.incoming} every {poll:g} s → {client.url}"
+               + (f" (metrics on :{port})" if port else ""), err=True)
+    summary = watcher.run(once=once)
+    typer.echo(f"archived {summary.archived} (of which {summary.duplicates} already stored), "
+               f"failed {summary.failed}", err=True)
+    return dataclasses.asdict(summary)
+
+
 LOCAL_SECRET_FILE = Path("data/.local_jwt_secret")
 
 

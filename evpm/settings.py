@@ -26,6 +26,14 @@ class Settings:
     max_batch_rows: int = 10_000
     priority_score: float = 0.8
     monitor_score: float = 0.5
+    # The incoming/ watcher (feature-engineering service)
+    incoming_dir: Path = Path("incoming")
+    processing_dir: Path = Path("processing")
+    archive_dir: Path = Path("archive")
+    failed_dir: Path = Path("failed")
+    poll_seconds: float = 2.0
+    max_trip_bytes: int = 50 * 1024 * 1024
+    watch_metrics_port: int = 9101
 
     def __post_init__(self) -> None:
         if self.require_auth and not self.jwt_secret:
@@ -36,6 +44,8 @@ class Settings:
                             "characters (e.g. `openssl rand -hex 32`)")
         if not 0 < self.monitor_score <= self.priority_score:
             raise EvpmError("status thresholds must satisfy 0 < monitor <= priority")
+        if not 0 < self.poll_seconds <= 3600:
+            raise EvpmError("EVPM_POLL_SECONDS must be between 0 and 3600")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,4 +73,11 @@ class Settings:
             max_batch_rows=number("EVPM_MAX_BATCH_ROWS", d.max_batch_rows, int),
             priority_score=number("EVPM_PRIORITY_SCORE", d.priority_score),
             monitor_score=number("EVPM_MONITOR_SCORE", d.monitor_score),
+            incoming_dir=Path(env.get("EVPM_INCOMING") or d.incoming_dir),
+            processing_dir=Path(env.get("EVPM_PROCESSING") or d.processing_dir),
+            archive_dir=Path(env.get("EVPM_ARCHIVE") or d.archive_dir),
+            failed_dir=Path(env.get("EVPM_FAILED") or d.failed_dir),
+            poll_seconds=number("EVPM_POLL_SECONDS", d.poll_seconds),
+            max_trip_bytes=number("EVPM_MAX_TRIP_BYTES", d.max_trip_bytes, int),
+            watch_metrics_port=number("EVPM_WATCH_METRICS_PORT", d.watch_metrics_port, int),
         )

@@ -75,8 +75,11 @@ def read_trip_table(source: Path | str | bytes) -> pd.DataFrame:
     header = text.lstrip().splitlines()[0]
     delimiter = ";" if header.count(";") > header.count(",") else ","
     try:
+        # Numbers are parsed by pandas' C reader; a column with anything else stays text and is
+        # checked cell by cell (`_numeric`), so a bad cell is reported with its row.
         table = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True,
-                            dtype=str, keep_default_na=False)
+                            dtype={"vehicle_id": str}, na_values=["", "nan", "NaN", "NA"],
+                            keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise TripError("malformed_csv", f"not a well-formed CSV: {exc}") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -198,8 +201,8 @@ def load_trip(source: Path | str | bytes, profile: Profile) -> Trip:
     table = read_trip_table(source)
     vehicle_id = None
     if "vehicle_id" in table.columns:
-        ids = table["vehicle_id"].str.strip().unique()
-        vehicle_id = ids[0] if len(ids) == 1 and ids[0] else None
+        ids = [v for v in table["vehicle_id"].dropna().str.strip().unique() if v]
+        vehicle_id = ids[0] if len(ids) == 1 else None
     return validate_trip(table, profile, vehicle_id)
 
 
