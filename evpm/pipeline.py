@@ -196,9 +196,10 @@ class Claims:
         self.folders = folders
         owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.folder = folders.processing / owner
-        self.folder.mkdir(parents=True)
+        # Lock first, folder second: a recovering watcher never sees our folder unlocked.
         self._lock = open(folders.processing / f"{owner}.lock", "w")  # noqa: SIM115 — held
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.folder.mkdir(parents=True)
 
     def claim(self, name: str) -> Path | None:
         """Move a file from incoming/ into our folder; None if another watcher was first."""
