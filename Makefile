@@ -12,7 +12,7 @@ run: $(STAMP)
 
 # Install (first time) and run the linter and the test suite.
 test: $(STAMP)
-	$(BIN)/ruff check evpm tests bench
+	$(BIN)/ruff check evpm tests bench scripts
 	$(BIN)/pytest
 
 venv: $(STAMP)
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check evpm tests bench
+	$(BIN)/ruff check evpm tests bench scripts
 
 # Speed figures for docs/BENCHMARKS.md (full-size runs; not part of the tests).
 bench: $(STAMP)

@@ -467,6 +467,36 @@ def watch(
     return dataclasses.asdict(summary)
 
 
+DASHBOARD_APP = Path(__file__).resolve().parent / "dashboard" / "app.py"
+
+
+def dashboard_command(port: int, host: str = "0.0.0.0") -> list[str]:  # noqa: S104
+    """The `streamlit run` command line of the dashboard."""
+    return [sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP),
+            "--server.port", str(port), "--server.address", host, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
+
+
+@app.command("dashboard")
+@user_errors
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind")] = "0.0.0.0",
+) -> None:
+    """Serve the fleet dashboard (Streamlit) on DATABASE_URL, read-only."""
+    import os
+
+    from evpm.settings import Settings
+
+    Settings.from_env()  # fails fast on bad settings
+    if not port_is_free(host, port):
+        raise EvpmError(f"port {port} is already in use on {host}: stop what runs there or "
+                        "choose another with --port")
+    command = dashboard_command(port, host)
+    os.execv(command[0], command)
+
+
 LOCAL_SECRET_FILE = Path("data/.local_jwt_secret")
 
 
@@ -498,7 +528,12 @@ def seed_demo(settings, out: Path = Path("data/demo")) -> int:
     storage.init()
     if storage.count():
         return 0
-    rows = simulate_fleet(FleetSpec(vehicles=6, trips=5, days=120.0, seed=7, id_prefix="DEMO"),
+    import datetime as dt
+
+    days = 180.0  # the demo fleet's trips end today, so trends and staleness read naturally
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+    rows = simulate_fleet(FleetSpec(vehicles=12, trips=8, days=days, seed=7, id_prefix="DEMO",
+                                    start_date=start),
                           out / "trips", truth_path=out / "ground_truth.csv",
                           registry_path=out / "fleet_registry.csv", workers=2)
     predictor = Predictor.load(settings.models_dir)

@@ -87,3 +87,63 @@ def vehicle_soh(
     order = np.argsort(y)
     cumulative = np.cumsum(w[order])
     return float(y[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
+END_OF_LIFE_SOH = 0.80
+FORECAST_HORIZON_DAYS = 30.0
+FORECAST_MAX_YEARS = 10.0
+
+
+@dataclass(frozen=True)
+class SohForecast:
+    """A SoH trend with its uncertainty, projected ahead, and when it crosses end of life.
+
+    `reason` is set (and the numbers are not) when the history is too short to fit a trend.
+    """
+
+    reason: str | None = None
+    slope_per_day: float = math.nan
+    days: tuple[float, ...] = ()  # the projection's days (from the latest trip onwards)
+    soh: tuple[float, ...] = ()
+    low: tuple[float, ...] = ()  # 95 % band
+    high: tuple[float, ...] = ()
+    eol_day: float | None = None  # day the trend crosses end of life; None: not within the limit
+    already_below: bool = False
+
+
+def soh_forecast(days: Sequence[float], soh: Sequence[float],
+                 horizon_days: float = FORECAST_HORIZON_DAYS, eol: float = END_OF_LIFE_SOH,
+                 max_years: float = FORECAST_MAX_YEARS, points: int = 16) -> SohForecast:
+    """Least-squares SoH trend over the vehicle's history, projected `horizon_days` ahead.
+
+    Needs the same history as `vehicle_soh`'s trend (four trips over two weeks). The band is the
+    95 % prediction interval of a single future trip (residual spread plus the line's own
+    uncertainty). SoH does not rise, so a rising fit is read as flat (slope 0).
+    """
+    t = np.asarray(days, dtype=float)
+    y = np.asarray(soh, dtype=float)
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y = t[keep], y[keep]
+    span = float(t.max() - t.min()) if len(t) else 0.0
+    if len(y) < MIN_TREND_TRIPS or span < MIN_TREND_DAYS:
+        return SohForecast(reason=f"too little history for a trend: {len(y)} trip(s) over "
+                           f"{span:.0f} day(s); a forecast needs at least {MIN_TREND_TRIPS} "
+                           f"trips over {MIN_TREND_DAYS:.0f} days")
+    t_mean, y_mean = t.mean(), y.mean()
+    sxx = float(np.sum((t - t_mean) ** 2))
+    slope = min(0.0, float(np.sum((t - t_mean) * (y - y_mean)) / sxx))
+    residual = y - (y_mean + slope * (t - t_mean))
+    spread = float(np.sqrt(np.sum(residual ** 2) / max(len(y) - 2, 1)))
+    ahead = np.linspace(t.max(), t.max() + horizon_days, points)
+    centre = y_mean + slope * (ahead - t_mean)
+    half = 1.96 * spread * np.sqrt(1.0 + 1.0 / len(y) + (ahead - t_mean) ** 2 / sxx)
+    now = float(centre[0])
+    eol_day = None
+    if now <= eol:
+        eol_day = float(t.max())
+    elif slope < 0:
+        crossing = float(t.max() + (now - eol) / -slope)
+        eol_day = crossing if crossing - t.max() <= max_years * 365.25 else None
+    return SohForecast(None, slope, tuple(ahead.tolist()), tuple(centre.tolist()),
+                       tuple((centre - half).tolist()), tuple((centre + half).tolist()),
+                       eol_day, now <= eol)

@@ -113,8 +113,9 @@ def record_json(record: Record) -> dict:
     }
 
 
-def _window(record: Record) -> float | None:
-    features = record.features or {}
+def soc_window(features: dict | None) -> float | None:
+    """The SOC window a trip covered (weights it in the robust SoH), from its features."""
+    features = features or {}
     if features.get("soc_window") is not None:
         return features["soc_window"]
     if features.get("dod") is not None:
@@ -127,7 +128,7 @@ def robust_soh(records: Sequence[Record]) -> float | None:
     if not records:
         return None
     days = [r.timestamp.timestamp() / 86400.0 for r in records]
-    windows = [_window(r) for r in records]
+    windows = [soc_window(r.features) for r in records]
     value = vehicle_soh(days, [r.predicted_soh for r in records],
                         [w if w is not None else float("nan") for w in windows])
     return None if value != value else value

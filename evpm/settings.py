@@ -34,6 +34,11 @@ class Settings:
     poll_seconds: float = 2.0
     max_trip_bytes: int = 50 * 1024 * 1024
     watch_metrics_port: int = 9101
+    # The dashboard
+    refresh_seconds: float = 60.0
+    alert_soh_drop: float = 0.05  # a vehicle's SoH falling more than this in 7 days
+    alert_fleet_drop: float = 0.10  # the fleet's average SoH falling more than this in 7 days
+    stale_days: float = 7.0  # no trip from a vehicle for this long
 
     def __post_init__(self) -> None:
         if self.require_auth and not self.jwt_secret:
@@ -44,6 +49,8 @@ class Settings:
                             "characters (e.g. `openssl rand -hex 32`)")
         if not 0 < self.monitor_score <= self.priority_score:
             raise EvpmError("status thresholds must satisfy 0 < monitor <= priority")
+        if not 5 <= self.refresh_seconds <= 86400:
+            raise EvpmError("EVPM_REFRESH_SECONDS must be between 5 and 86400")
         if not 0 < self.poll_seconds <= 3600:
             raise EvpmError("EVPM_POLL_SECONDS must be between 0 and 3600")
 
@@ -80,4 +87,8 @@ class Settings:
             poll_seconds=number("EVPM_POLL_SECONDS", d.poll_seconds),
             max_trip_bytes=number("EVPM_MAX_TRIP_BYTES", d.max_trip_bytes, int),
             watch_metrics_port=number("EVPM_WATCH_METRICS_PORT", d.watch_metrics_port, int),
+            refresh_seconds=number("EVPM_REFRESH_SECONDS", d.refresh_seconds),
+            alert_soh_drop=number("EVPM_ALERT_SOH_DROP", d.alert_soh_drop),
+            alert_fleet_drop=number("EVPM_ALERT_FLEET_DROP", d.alert_fleet_drop),
+            stale_days=number("EVPM_STALE_DAYS", d.stale_days),
         )

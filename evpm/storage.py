@@ -328,6 +328,39 @@ class Storage:
                     out[vehicle_id] = [Record.from_row(row) for row in reversed(rows)]
         return out
 
+    def has_tables(self) -> bool:
+        """True once the tables exist (a fresh deployment's database may not have them yet)."""
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table("health_records")
+
+    def records_frame(self):
+        """Every prediction's scalar columns as a DataFrame (no features): the dashboard's load.
+
+        Columns: id, vehicle_id, timestamp (UTC), predicted_soh, predicted_sop, health_score,
+        status, profile, source_file, model_version. Read through the driver and converted
+        column-wise: 50,000 records in a fraction of a second.
+        """
+        import pandas as pd
+
+        columns = ["id", "vehicle_id", "timestamp", "predicted_soh", "predicted_sop",
+                   "health_score", "status", "profile", "source_file", "model_version"]
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT {', '.join(columns)} FROM health_records ORDER BY id").fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+        return frame
+
+    def recent_features(self, per_vehicle: int) -> dict[int, dict]:
+        """{record id: features} of the newest `per_vehicle` records of every vehicle."""
+        query = ("SELECT id, features FROM (SELECT id, features, ROW_NUMBER() OVER "
+                 "(PARTITION BY vehicle_id ORDER BY id DESC) AS newest FROM health_records) "
+                 f"ranked WHERE newest <= {int(per_vehicle)}")
+        with self.engine.connect() as conn:
+            return {row[0]: json.loads(row[1]) if row[1] else {}
+                    for row in conn.exec_driver_sql(query)}
+
     def count(self) -> int:
         """Number of stored predictions."""
         with self.engine.connect() as conn:

@@ -119,3 +119,57 @@ class WatchProcess:
 def files_in(folder: Path, suffix: str = ".csv") -> list[Path]:
     """Files below a folder with a suffix (any depth)."""
     return sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file()) if folder.exists() else []
+
+
+class DashboardProcess:
+    """`evpm dashboard` (Streamlit) on a database of the caller's."""
+
+    def __init__(self, folder: Path, database_url: str, api_url: str | None = None) -> None:
+        self.folder, self.port = folder, free_port()
+        self.env = {**os.environ, "DATABASE_URL": database_url,
+                    "API_URL": api_url or f"http://127.0.0.1:{free_port()}/predict",
+                    "EVPM_MODELS_DIR": str(REPO / "models")}
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """The page's address."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> DashboardProcess:
+        """Start and wait until Streamlit's health endpoint answers."""
+        self.log = (self.folder / "dashboard.log").open("a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evpm.cli", "dashboard", "--port", str(self.port), "--host",
+             "127.0.0.1"], env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def healthy() -> bool:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/_stcore/health")
+                return conn.getresponse().status == 200
+            except OSError:
+                return False
+
+        if not wait_until(healthy, 90, 0.2):
+            self.stop()
+            raise RuntimeError(f"dashboard did not start: "
+                               f"{(self.folder / 'dashboard.log').read_text()}")
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM, wait."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium(playwright):
+    """Debian's chromium driven by Playwright (its own browser download is not used)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

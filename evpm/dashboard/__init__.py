@@ -1,0 +1,1 @@
+"""The Streamlit fleet dashboard (`evpm dashboard`)."""

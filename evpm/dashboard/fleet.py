@@ -1,0 +1,210 @@
+"""What the dashboard shows, computed from stored predictions: one row per vehicle, KPIs, the
+fleet trend, a vehicle's forecast and the alerts.
+
+Plain functions on the DataFrame `Storage.records_frame` returns, so the page is a script of
+calls and every number on it is tested without a browser. Trend windows ("7 days") end at the
+newest stored prediction (the data's own "now"); staleness is measured against the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evpm.health import HEALTHY, PRIORITY, RECENT_TRIPS, SohForecast, soh_forecast, vehicle_soh
+from evpm.profiles import PROFILES
+from evpm.service import soc_window
+
+WEEK = pd.Timedelta(days=7)
+SECONDS_PER_DAY = 86_400.0
+STATUS_COLOURS = {"Healthy": "#2ca02c", "Monitor": "#ff7f0e", "Priority_Maintenance": "#d62728"}
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Thresholds of the alerts panel (from the settings)."""
+
+    soh_drop_7d: float = 0.05
+    fleet_drop_7d: float = 0.10
+    stale_days: float = 7.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One line of the alerts panel."""
+
+    level: str  # "error" or "warning"
+    title: str
+    detail: str
+    vehicles: list[str] = field(default_factory=list)
+
+
+def _days(stamps: pd.Series) -> np.ndarray:
+    return stamps.astype("int64").to_numpy() / 1e9 / SECONDS_PER_DAY
+
+
+def model_label(profile: str | None) -> str:
+    """The vehicle model a profile name stands for ("unknown" when none)."""
+    return PROFILES[profile].label if profile in PROFILES else "unknown"
+
+
+def vehicle_table(records: pd.DataFrame, features: dict[int, dict]) -> pd.DataFrame:
+    """One row per vehicle, worst first: latest prediction, robust SoH, 7-day SoH drop, trips.
+
+    `features` maps record ids to their features (at least each vehicle's newest
+    `RECENT_TRIPS`), which weight the robust SoH by each trip's SOC window.
+    """
+    columns = ["vehicle_id", "model", "profile", "soh", "latest_soh", "sop_kw", "health_score",
+               "status", "trips", "last_trip", "soh_drop_7d", "source_file", "model_version"]
+    if records.empty:
+        return pd.DataFrame(columns=columns)
+    records = records.sort_values(["vehicle_id", "id"], kind="stable")
+    vehicles = records["vehicle_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, vehicles[1:] != vehicles[:-1]])
+    ends = np.r_[starts[1:], len(records)]
+    days = _days(records["timestamp"])
+    soh = records["predicted_soh"].to_numpy()
+    ids = records["id"].to_numpy()
+    robust, drops = [], []
+    for start, end in zip(starts, ends, strict=True):
+        recent = slice(max(start, end - RECENT_TRIPS), end)
+        windows = [soc_window(features.get(int(i))) for i in ids[recent]]
+        robust.append(vehicle_soh(days[recent], soh[recent],
+                                  [np.nan if w is None else w for w in windows]))
+        drops.append(_drop_7d(days[start:end], soh[start:end]))
+    latest = records.iloc[ends - 1]
+    table = pd.DataFrame({
+        "vehicle_id": latest["vehicle_id"].to_numpy(),
+        "model": [model_label(p) for p in latest["profile"]],
+        "profile": latest["profile"].to_numpy(),
+        "soh": robust,
+        "latest_soh": latest["predicted_soh"].to_numpy(),
+        "sop_kw": latest["predicted_sop"].to_numpy() / 1000.0,
+        "health_score": latest["health_score"].to_numpy(),
+        "status": latest["status"].to_numpy(),
+        "trips": ends - starts,
+        "last_trip": latest["timestamp"].to_numpy(),
+        "soh_drop_7d": drops,
+        "source_file": latest["source_file"].to_numpy(),
+        "model_version": latest["model_version"].to_numpy(),
+    })
+    table["last_trip"] = pd.to_datetime(table["last_trip"], utc=True)
+    return table.sort_values(["health_score", "vehicle_id"], ascending=[False, True],
+                             ignore_index=True)
+
+
+def _drop_7d(days: np.ndarray, soh: np.ndarray) -> float:
+    """Median per-trip SoH of the week before the vehicle's last 7 days minus that of the
+    last 7 days (medians: one noisy trip does not raise an alert). NaN without both weeks."""
+    last = days[-1]
+    week = (days > last - 7) & (days <= last)
+    before = (days > last - 14) & (days <= last - 7)
+    if not before.any():
+        before = days <= last - 7
+        before[: max(0, np.count_nonzero(before) - 1)] = False  # the last trip before the week
+    if not before.any() or not week.any():
+        return float("nan")
+    return float(np.median(soh[before]) - np.median(soh[week]))
+
+
+def state_as_of(records: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
+    """Each vehicle's newest record at or before `when`."""
+    earlier = records[records["timestamp"] <= when]
+    return earlier.sort_values("id").groupby("vehicle_id").tail(1)
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The three summary numbers and the attention count's change over 7 days."""
+
+    vehicles: int
+    fleet_soh: float
+    attention: int
+    attention_delta: int | None  # vs 7 days before the newest data; None without that history
+
+
+def kpis(table: pd.DataFrame, records: pd.DataFrame) -> Kpis:
+    """Vehicles monitored, fleet average (robust) SoH, vehicles not Healthy and its change."""
+    attention = int((table["status"] != HEALTHY).sum())
+    delta = None
+    if not records.empty:
+        as_of = records["timestamp"].max()
+        before = state_as_of(records, as_of - WEEK)
+        if not before.empty:
+            delta = attention - int((before["status"] != HEALTHY).sum())
+    return Kpis(len(table), float(table["soh"].mean()) if len(table) else float("nan"),
+                attention, delta)
+
+
+def fleet_trend(records: pd.DataFrame) -> pd.DataFrame:
+    """Per day: mean per-trip SoH, trips, and the 7-day rolling mean."""
+    daily = records.set_index("timestamp")["predicted_soh"].resample("D").agg(["mean", "count"])
+    daily = daily[daily["count"] > 0].rename(columns={"mean": "soh", "count": "trips"})
+    daily["soh_7d"] = daily["soh"].rolling("7D").mean()
+    return daily.reset_index().rename(columns={"timestamp": "day"})
+
+
+def alerts(table: pd.DataFrame, records: pd.DataFrame, rules: AlertRules,
+           api_problem: str | None = None, now: dt.datetime | None = None) -> list[Alert]:
+    """The reference design's alert rules, most urgent first."""
+    now = now or dt.datetime.now(dt.UTC)
+    out: list[Alert] = []
+    if api_problem:
+        out.append(Alert("error", "Model API unreachable", api_problem))
+    priority = table[table["status"] == PRIORITY]["vehicle_id"].tolist()
+    if priority:
+        out.append(Alert("error", f"{len(priority)} vehicle(s) in Priority_Maintenance",
+                         "Take off the road within 0-7 days: inspection and capacity test.",
+                         priority))
+    if not records.empty:
+        as_of = records["timestamp"].max()
+        week = records[records["timestamp"] > as_of - WEEK]["predicted_soh"]
+        before = records[(records["timestamp"] > as_of - 2 * WEEK)
+                         & (records["timestamp"] <= as_of - WEEK)]["predicted_soh"]
+        if len(week) and len(before) and before.mean() - week.mean() > rules.fleet_drop_7d:
+            out.append(Alert("error", "Fleet average SoH dropped",
+                             f"{before.mean():.1%} → {week.mean():.1%} in 7 days (rule: more "
+                             f"than {rules.fleet_drop_7d:.0%}); check data quality or a "
+                             "fleet-wide issue."))
+    falling = table[table["soh_drop_7d"] > rules.soh_drop_7d]
+    if len(falling):
+        out.append(Alert("warning", f"{len(falling)} vehicle(s) lost more than "
+                         f"{rules.soh_drop_7d:.0%} SoH in 7 days",
+                         ", ".join(f"{v} (−{d:.1%})" for v, d in
+                                   list(zip(falling["vehicle_id"], falling["soh_drop_7d"],
+                                            strict=True))[:20]),
+                         falling["vehicle_id"].tolist()))
+    stale = table[table["last_trip"] < pd.Timestamp(now) - pd.Timedelta(days=rules.stale_days)]
+    if len(stale):
+        out.append(Alert("warning", f"{len(stale)} vehicle(s) sent no trip for "
+                         f"{rules.stale_days:g} days",
+                         ", ".join(stale["vehicle_id"].head(20)) +
+                         (" …" if len(stale) > 20 else ""), stale["vehicle_id"].tolist()))
+    return out
+
+
+def vehicle_forecast(history: pd.DataFrame) -> tuple[SohForecast, pd.DataFrame | None]:
+    """A vehicle's SoH forecast and, when there is one, its points as dates for the chart."""
+    forecast = soh_forecast(_days(history["timestamp"]), history["predicted_soh"].to_numpy())
+    if forecast.reason:
+        return forecast, None
+    points = pd.DataFrame({
+        "day": pd.to_datetime(np.asarray(forecast.days) * SECONDS_PER_DAY, unit="s", utc=True),
+        "soh": forecast.soh, "low": forecast.low, "high": forecast.high})
+    return forecast, points
+
+
+def eol_text(forecast: SohForecast, eol: float = 0.8, max_years: float = 10.0) -> str:
+    """The end-of-life line under the forecast chart."""
+    if forecast.reason:
+        return forecast.reason
+    if forecast.already_below:
+        return f"The trend is already at or below {eol:.0%} SoH: end of life reached."
+    if forecast.eol_day is None:
+        return f"Not projected to cross {eol:.0%} SoH within {max_years:g} years."
+    when = dt.datetime.fromtimestamp(forecast.eol_day * SECONDS_PER_DAY, dt.UTC).date()
+    return (f"Projected to cross {eol:.0%} SoH around {when:%Y-%m-%d} "
+            f"(trend {forecast.slope_per_day * 365.25:+.1%} SoH per year).")

@@ -1,0 +1,94 @@
+"""The Streamlit page, run by Streamlit's AppTest on known data."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.test_fleet import fleet  # noqa: F401 — the known-data fixture
+from tests.processes import REPO, free_port
+
+APP = str(REPO / "evpm" / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def page(monkeypatch, tmp_path):
+    """A function: the page on a database URL, run once."""
+    monkeypatch.setenv("API_URL", f"http://127.0.0.1:{free_port()}/predict")
+    monkeypatch.setenv("EVPM_MODELS_DIR", str(REPO / "models"))
+
+    def run(url: str) -> AppTest:
+        monkeypatch.setenv("DATABASE_URL", url)
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.run()
+        assert not app.exception, app.exception
+        return app
+
+    return run
+
+
+@pytest.fixture
+def known(fleet, tmp_path):  # noqa: F811 — the fixture imported above
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join([m.value for m in app.markdown] + [m.value for m in app.info]
+                     + [m.value for m in app.error] + [m.value for m in app.warning]
+                     + [m.value for m in app.success])
+
+
+def test_kpis_alerts_and_scorecard_on_known_data(page, known):
+    app = page(known)
+    metrics = {m.label: m for m in app.metric}
+    assert metrics["Vehicles monitored"].value == "3"
+    assert metrics["Vehicles requiring attention"].value == "2"
+    assert metrics["Vehicles requiring attention"].delta == "+1 in 7 days"
+    assert metrics["Fleet average SoH"].value.endswith("%")
+    body = texts(app)
+    assert "Model API unreachable" in body and "Priority_Maintenance" in body
+    scorecard = app.dataframe[0].value
+    assert list(scorecard["Vehicle"]) == ["C", "B", "A"]  # worst first
+    assert {"SoH %", "Health score", "SoP kW", "Status"} <= set(scorecard.columns)
+
+
+def test_filters_narrow_the_scorecard_and_survive_a_refresh(page, known):
+    app = page(known)
+    app.multiselect(key="status_filter").set_value(["Priority_Maintenance"]).run()
+    assert list(app.dataframe[0].value["Vehicle"]) == ["C"]
+    app.multiselect(key="model_filter").set_value(["2016 Nissan Leaf 30 kWh"]).run()
+    assert list(app.dataframe[0].value["Vehicle"]) == ["C"]
+    app.button[0].click().run()  # "Refresh now": new data, same filters
+    assert app.multiselect(key="status_filter").value == ["Priority_Maintenance"]
+    assert list(app.dataframe[0].value["Vehicle"]) == ["C"]
+
+
+def test_drill_down_forecast_with_enough_and_too_little_history(page, known):
+    app = page(known)
+    assert app.selectbox(key="vehicle").value == "C"
+    assert "too little history" in texts(app)
+    app.selectbox(key="vehicle").set_value("A").run()
+    assert "Not projected to cross 80% SoH" in texts(app)
+    files = app.dataframe[-1].value
+    assert set(files["source_file"]) == {"tripdata.A.csv"}
+
+
+def test_empty_database_shows_the_first_run_page(page, tmp_path):
+    app = page(f"sqlite:///{tmp_path / 'nothing-yet.db'}")
+    body = texts(app)
+    assert "No predictions yet" in body and "incoming/" in body and "evpm twin fleet" in body
+    assert not app.metric
+
+
+def test_unreachable_database_is_a_banner_not_a_traceback(page):
+    app = page(f"postgresql://evpm:evpm@127.0.0.1:{free_port()}/nowhere")
+    assert "Database unreachable" in texts(app)
+
+
+def test_database_outage_keeps_the_last_good_data(page, known, monkeypatch):
+    app = page(known)
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://evpm:evpm@127.0.0.1:{free_port()}/gone")
+    app.button[0].click().run()  # the next refresh finds the database gone
+    assert not app.exception
+    assert "Database unreachable" in texts(app) and "Showing the data from" in texts(app)
+    assert {m.label: m.value for m in app.metric}["Vehicles monitored"] == "3"
