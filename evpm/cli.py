@@ -548,33 +548,76 @@ def seed_demo(settings, out: Path = Path("data/demo")) -> int:
     return len(parsed)
 
 
+PROCFILE = Path(__file__).resolve().parents[1] / "Procfile"
+
+
+def _env_int(name: str, default: int) -> int:
+    import os
+
+    raw = os.environ.get(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise EvpmError(f"{name}={raw!r} is not a port number") from None
+
+
 @app.command("up")
 @user_errors
 def up(
-    port: Annotated[int, typer.Option(help="API port")] = 5000,
-    workers: Annotated[int, typer.Option(help="API worker processes")] = 2,
+    api_port: Annotated[int | None, typer.Option(help="API port (EVPM_API_PORT, 5000)")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(
+        help="Dashboard port (EVPM_DASHBOARD_PORT, 8501)")] = None,
+    demo: Annotated[Path, typer.Option(help="Where the first-run demo fleet's trips go",
+                                       envvar="EVPM_DEMO_DIR")] = Path("data/demo"),
 ) -> None:
-    """Run the system locally (SQLite, local folders): for now the model API, with demo data."""
+    """Run the API, the incoming/ watcher and the dashboard locally, as one group (Ctrl-C stops).
+
+    SQLite and local folders by default (settings from the environment); the first run seeds a
+    small demo fleet from the digital twin so the dashboard is not empty.
+    """
     import os
+    import shutil
 
     from evpm.api.auth import mint_token
     from evpm.settings import Settings
 
-    if not port_is_free("0.0.0.0", port):
-        raise EvpmError(f"port {port} is already in use: stop what runs there or use --port")
+    api_port = api_port or _env_int("EVPM_API_PORT", 5000)
+    dashboard_port = dashboard_port or _env_int("EVPM_DASHBOARD_PORT", 8501)
     os.environ["EVPM_JWT_SECRET"] = local_secret()
     settings = Settings.from_env()
-    seeded = seed_demo(settings)
+    ports = {"model API": api_port, "dashboard": dashboard_port,
+             "watcher metrics": settings.watch_metrics_port}
+    for name, port in ports.items():
+        if port and not port_is_free("0.0.0.0", port):
+            raise EvpmError(f"port {port} ({name}) is already in use: stop what runs there, or "
+                            "choose another port (--api-port, --dashboard-port, "
+                            "EVPM_WATCH_METRICS_PORT)")
+    honcho = Path(sys.executable).with_name("honcho")
+    if not honcho.exists() and not shutil.which("honcho"):
+        raise EvpmError("honcho is not installed: run `make run` (it installs everything)")
+    _load_predictor(settings.models_dir)
+    seeded = seed_demo(settings, demo)
     if seeded:
         typer.echo(f"seeded {seeded} demo predictions from the digital twin", err=True)
     token = mint_token(settings.jwt_secret, "local-user", days=30)
     typer.echo(f"""
-  Model API   http://localhost:{port}   (docs: http://localhost:{port}/openapi.json)
+  Dashboard   http://localhost:{dashboard_port}
+  Model API   http://localhost:{api_port}   (contract: http://localhost:{api_port}/openapi.json)
   Token       {token}
-  Try         curl -H "Authorization: Bearer $TOKEN" http://localhost:{port}/vehicles
+  Try         curl -H "Authorization: Bearer <token>" http://localhost:{api_port}/vehicles
+  Trips       drop trip CSVs into {settings.incoming_dir}/ (archived into {settings.archive_dir}/,
+              rejected ones into {settings.failed_dir}/ with the reason)
   Stop        Ctrl-C
 """, err=True)
-    serve_api("0.0.0.0", port, workers)
+    # The three services as one supervised group: honcho starts them from the Procfile,
+    # prefixes their logs, and stops all of them when one exits or on Ctrl-C.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "EVPM_API_PORT": str(api_port), "EVPM_DASHBOARD_PORT": str(dashboard_port),
+           "API_URL": f"http://127.0.0.1:{api_port}/predict", "PYTHONUNBUFFERED": "1"}
+    command = [str(honcho if honcho.exists() else shutil.which("honcho")), "--procfile",
+               str(PROCFILE), "--app-root", str(Path.cwd()), "--env", os.devnull, "start"]
+    os.execve(command[0], command, env)
 
 
 def main() -> None:

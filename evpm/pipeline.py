@@ -140,9 +140,30 @@ class Folders:
     failed: Path
 
     def ensure(self) -> Folders:
-        """Create the folders (and check they are writable)."""
+        """Create the folders, check they are writable and that files move between them."""
         for folder in (self.incoming, self.processing, self.archive, self.failed):
             ensure_writable_dir(folder)
+        # Every move is a rename, which fails across mount points (EXDEV) — even two bind
+        # mounts of one disk, as separate container volumes are. Say so now, not mid-file.
+        probe = self.incoming / f".evpm-probe-{secrets.token_hex(4)}"
+        probe.touch()
+        try:
+            here = probe
+            for folder in (self.processing, self.archive, self.failed, self.incoming):
+                there = folder / probe.name
+                try:
+                    os.rename(here, there)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    raise EvpmError(
+                        f"{here.parent} and {folder} are on different file systems or mounts: "
+                        "incoming/, processing/, archive/ and failed/ must share one (in "
+                        "containers, mount one volume that holds all four)") from None
+                here = there
+        finally:
+            for folder in (self.incoming, self.processing, self.archive, self.failed):
+                (folder / probe.name).unlink(missing_ok=True)
         return self
 
 

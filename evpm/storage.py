@@ -328,6 +328,18 @@ class Storage:
                     out[vehicle_id] = [Record.from_row(row) for row in reversed(rows)]
         return out
 
+    def size_bytes(self) -> int | None:
+        """The database's size on disk (SQLite file + WAL, or PostgreSQL's), None if unknown."""
+        try:
+            if self.dialect == "sqlite":
+                path = Path(self.url.split("///", 1)[-1])
+                return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+            with self.engine.connect() as conn:
+                return int(conn.exec_driver_sql(
+                    "SELECT pg_database_size(current_database())").scalar())
+        except Exception:  # noqa: BLE001 — a metric, never an error for the caller
+            return None
+
     def has_tables(self) -> bool:
         """True once the tables exist (a fresh deployment's database may not have them yet)."""
         from sqlalchemy import inspect

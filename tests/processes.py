@@ -34,11 +34,12 @@ def wait_until(condition, timeout: float = 60.0, poll: float = 0.1) -> bool:
 class ApiProcess:
     """`evpm api` (gunicorn, 2 workers) on a port and database of the test's own."""
 
-    def __init__(self, folder: Path, port: int | None = None, secret: str = "") -> None:
+    def __init__(self, folder: Path, port: int | None = None, secret: str = "",
+                 **settings: str) -> None:
         self.folder, self.port = folder, port or free_port()
         self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'fleet_health.db'}",
                     "EVPM_JWT_SECRET": secret, "EVPM_MODELS_DIR": str(REPO / "models"),
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "api-metrics")}
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "api-metrics"), **settings}
         self.process: subprocess.Popen | None = None
 
     @property

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from evpm.api.auth import check_header
 from evpm.api.metrics import ApiMetrics
 from evpm.api.openapi import document
-from evpm.api.schemas import parse_rows
+from evpm.api.schemas import missing_optional, parse_rows
 from evpm.health import StatusRules
 from evpm.predictor import Predictor
 from evpm.profiles import VEHICLE_ID_PATTERN, RegistryCache
@@ -134,6 +134,8 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         results = predict_and_store(batch, predictor, storage, registry.current(),
                                     explain=explain)
         metrics.rows.inc(len(results))
+        metrics.out_of_range.inc(sum(len(r["warnings"]) for r in results))
+        metrics.missing.inc(missing_optional(batch.matrix))
         for status, count in Counter(r["status"] for r in results).items():
             metrics.predictions.labels(status).inc(count)
         return Response(orjson.dumps(results if many else results[0]),
@@ -172,7 +174,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        payload, content_type = metrics.exposition()
+        payload, content_type = metrics.exposition(storage.size_bytes())
         return Response(payload, content_type=content_type)
 
     @app.get("/openapi.json")

@@ -31,6 +31,13 @@ class ApiMetrics:
                                    ["status"], registry=self.registry)
         self.rows = Counter("evpm_prediction_rows_total", "Rows predicted (batch rows count "
                             "one each)", registry=self.registry)
+        # Data quality (the reference design's monitoring list).
+        self.out_of_range = Counter("evpm_out_of_range_features_total",
+                                    "Feature values outside the models' training range",
+                                    registry=self.registry)
+        self.missing = Counter("evpm_missing_features_total",
+                               "Optional physics features absent from predicted rows",
+                               registry=self.registry)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""
@@ -39,10 +46,19 @@ class ApiMetrics:
         if status >= 400:
             self.errors.labels(endpoint, str(status)).inc()
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text exposition; under gunicorn (PROMETHEUS_MULTIPROC_DIR) all workers summed."""
+    def exposition(self, database_bytes: int | None = None) -> tuple[bytes, str]:
+        """The text exposition; under gunicorn (PROMETHEUS_MULTIPROC_DIR) all workers summed.
+
+        `database_bytes` (measured at scrape time) is added as a gauge.
+        """
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            text = generate_latest(registry)
+        else:
+            text = generate_latest(self.registry)
+        if database_bytes is not None:
+            text += (b"# HELP evpm_database_size_bytes Size of the prediction database\n"
+                     b"# TYPE evpm_database_size_bytes gauge\n"
+                     b"evpm_database_size_bytes %d\n" % database_bytes)
+        return text, CONTENT_TYPE_LATEST

@@ -171,6 +171,15 @@ class ParsedBatch:
                  if value == value} for values in self.matrix.tolist()]
 
 
+_OPTIONAL_COLUMNS = np.array([_FEATURE_INDEX[name] for name in FEATURES
+                              if name in OPTIONAL_FEATURES])
+
+
+def missing_optional(matrix: np.ndarray) -> int:
+    """How many optional (physics) feature values the rows left out."""
+    return int(np.isnan(matrix[:, _OPTIONAL_COLUMNS]).sum())
+
+
 def parse_rows(items: list, many: bool) -> tuple[ParsedBatch | None, list[dict]]:
     """Validate a request's rows: (the batch, []) or (None, every problem found).
 

@@ -138,7 +138,8 @@ def fleet_view() -> None:
             "- **Drop trip files**: start the watcher (`evpm watch`) and copy trip CSVs "
             "(`tripdata.<VEHICLE_ID>.csv`) into `incoming/`; each becomes a prediction here.\n"
             "- **No trips at hand?** Make a synthetic fleet with the digital twin: "
-            "`evpm twin fleet --vehicles 20 --trips 10 --out incoming/`.\n"
+            "`evpm twin fleet --vehicles 20 --trips 10 --out incoming/ --truth "
+            "data/twin_truth.csv --registry data/fleet_registry.csv`.\n"
             "- **Integrators** can `POST /predict` to the model API on port 5000.\n\n"
             f"Database: `{settings.database_url}`; refresh every "
             f"{settings.refresh_seconds:g} s.")
