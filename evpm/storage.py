@@ -209,8 +209,18 @@ class Storage:
         return self._lock_handle
 
     def init(self) -> None:
-        """Create the tables if they do not exist."""
-        metadata.create_all(self.engine)
+        """Create the tables if they do not exist; safe when several workers start at once."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            # SQLite: under the write lock, so two workers never both see "no table" and
+            # both create it.
+            with self._writing() as conn:
+                metadata.create_all(conn)
+        except DBAPIError:
+            # PostgreSQL (no file lock): another process created them between the check and
+            # the CREATE; the check now finds them.
+            metadata.create_all(self.engine)
 
     def ping(self) -> bool:
         """True if the database answers."""

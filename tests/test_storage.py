@@ -95,3 +95,28 @@ def test_prediction_ids_are_unique_version_4_uuids():
         ids = prediction_ids(count)
         assert len(set(ids)) == count
         assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+
+
+def _init_many(url: str, barrier) -> None:
+    from evpm.storage import Storage
+
+    storage = Storage(url)
+    barrier.wait()
+    storage.init()
+
+
+def test_workers_starting_together_create_the_tables_once(storage):
+    # gunicorn starts its workers at the same moment; each creates the tables if missing.
+    from evpm.storage import metadata
+
+    metadata.drop_all(storage.engine)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(4)
+    workers = [context.Process(target=_init_many, args=(storage.url, barrier))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    assert storage.count() == 0
