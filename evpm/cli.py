@@ -44,7 +44,9 @@ def user_errors(func: F) -> F:
 def twin_trip(
     out: Annotated[Path, typer.Option(help="Folder for the trip CSV and its .truth.json")],
     vehicle: Annotated[str, typer.Option(help="Vehicle id (letters, digits, _ and -)")] = "V001",
-    profile: Annotated[str, typer.Option(help="Vehicle/pack profile")] = "renault-zoe-ze50",
+    profile: Annotated[str, typer.Option(help="Vehicle/pack profile: renault-zoe-ze50, "
+                                         "nissan-leaf-30, chevrolet-bolt, tesla-model3-rwd, "
+                                         "lab-18650-2ah")] = "renault-zoe-ze50",
     cycle: Annotated[str, typer.Option(help="udds, hwfet, us06, wltc3, cc-1a, ...")] = "udds",
     soh: Annotated[float, typer.Option(help="True state of health, (0, 1.2]")] = 1.0,
     resistance_factor: Annotated[float, typer.Option(help="Resistance growth factor")] = 1.0,
@@ -569,6 +571,9 @@ def up(
         help="Dashboard port (EVPM_DASHBOARD_PORT, 8501)")] = None,
     demo: Annotated[Path, typer.Option(help="Where the first-run demo fleet's trips go",
                                        envvar="EVPM_DEMO_DIR")] = Path("data/demo"),
+    seed: Annotated[bool, typer.Option("--seed-demo/--no-seed-demo",
+                                       help="Seed a demo fleet when the database is empty")
+                    ] = True,
 ) -> None:
     """Run the API, the incoming/ watcher and the dashboard locally, as one group (Ctrl-C stops).
 
@@ -596,7 +601,7 @@ def up(
     if not honcho.exists() and not shutil.which("honcho"):
         raise EvpmError("honcho is not installed: run `make run` (it installs everything)")
     _load_predictor(settings.models_dir)
-    seeded = seed_demo(settings, demo)
+    seeded = seed_demo(settings, demo) if seed else 0
     if seeded:
         typer.echo(f"seeded {seeded} demo predictions from the digital twin", err=True)
     token = mint_token(settings.jwt_secret, "local-user", days=30)

@@ -8,13 +8,14 @@ electrical / thermal parameters of the twin's equivalent-circuit cell model.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from evpm import chemistry
-from evpm.errors import InvalidValueError, UnknownChoiceError
+from evpm.errors import EvpmError, InvalidValueError, UnknownChoiceError
 
 DEFAULT_PROFILE = "renault-zoe-ze50"
 VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -208,7 +209,14 @@ class RegistryCache:
             self._stamp, self._registry = None, {}
             return self._registry
         if stamp != self._stamp:
-            self._registry, self._stamp = read_registry(self.path), stamp
+            try:
+                self._registry = read_registry(self.path)
+            except (EvpmError, OSError, UnicodeDecodeError) as exc:
+                # A bad edit must not stop the services: keep the last good registry (new
+                # vehicles get the default profile meanwhile) and say what to fix.
+                logging.getLogger("evpm.registry").error(
+                    "fleet registry %s not loaded, keeping the previous one: %s", self.path, exc)
+            self._stamp = stamp
         return self._registry
 
 

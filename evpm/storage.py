@@ -208,8 +208,27 @@ class Storage:
             self._lock_pid = pid
         return self._lock_handle
 
-    def init(self) -> None:
-        """Create the tables if they do not exist; safe when several workers start at once."""
+    def init(self, wait_s: float = 0.0) -> None:
+        """Create the tables if they do not exist; safe when several workers start at once.
+
+        `wait_s`: how long to keep retrying while the database does not accept connections
+        yet (a PostgreSQL container starting beside the API).
+        """
+        import time
+
+        from sqlalchemy.exc import OperationalError
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._create_tables()
+                return
+            except OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
+
+    def _create_tables(self) -> None:
         from sqlalchemy.exc import DBAPIError
 
         try:

@@ -67,3 +67,18 @@ def test_ocv_curves_are_monotonic_and_invertible():
     for name, table in chemistry.OCV_TABLES.items():
         assert (table[1:] > table[:-1]).all(), name
         assert chemistry.soc_from_ocv(name, chemistry.ocv(name, 0.37)) == pytest.approx(0.37)
+
+
+def test_a_bad_registry_edit_keeps_the_last_good_one(tmp_path, caplog):
+    import os
+
+    from evpm.profiles import RegistryCache
+
+    path = tmp_path / "fleet_registry.csv"
+    path.write_text("vehicle_id,profile\nEV1,nissan-leaf-30\n")
+    cache = RegistryCache(path)
+    assert cache.current() == {"EV1": "nissan-leaf-30"}
+    path.write_text("vehicle_id,profile\nEV1,nissan-leaf-30\nEV2,no-such-car\n")
+    os.utime(path, (1, 1))  # a different modification time: re-read
+    assert cache.current() == {"EV1": "nissan-leaf-30"}
+    assert "not loaded" in caplog.text and "no-such-car" in caplog.text

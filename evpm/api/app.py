@@ -24,6 +24,7 @@ from evpm.storage import Storage
 
 log = logging.getLogger("evpm.api")
 PROTECTED = {"predict", "vehicles", "vehicle_history", "model"}
+OUT_OF_RANGE = "outside the training range"  # the predictor's range warnings
 
 
 class ApiError(Exception):
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
     predictor = predictor or Predictor.load(settings.models_dir, rules)
     if storage is None:
         storage = Storage(settings.database_url)
-        storage.init()
+        storage.init(wait_s=60.0)  # a database container may still be starting
     registry = RegistryCache(settings.registry_path)
     metrics = ApiMetrics()
 
@@ -134,9 +135,11 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         results = predict_and_store(batch, predictor, storage, registry.current(),
                                     explain=explain)
         metrics.rows.inc(len(results))
-        metrics.out_of_range.inc(sum(len(r["warnings"]) for r in results))
+        metrics.out_of_range.inc(sum(OUT_OF_RANGE in w for r in results for w in r["warnings"]))
         metrics.missing.inc(missing_optional(batch.matrix))
-        for status, count in Counter(r["status"] for r in results).items():
+        # A trip sent again is answered, not predicted again: counted once.
+        for status, count in Counter(r["status"] for r in results
+                                     if not r["duplicate"]).items():
             metrics.predictions.labels(status).inc(count)
         return Response(orjson.dumps(results if many else results[0]),
                         content_type="application/json")

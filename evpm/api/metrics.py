@@ -27,7 +27,7 @@ class ApiMetrics:
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.errors = Counter("evpm_api_errors_total", "Responses with status >= 400",
                               ["endpoint", "status"], registry=self.registry)
-        self.predictions = Counter("evpm_predictions_total", "Predictions returned, by status",
+        self.predictions = Counter("evpm_predictions_total", "New predictions, by status",
                                    ["status"], registry=self.registry)
         self.rows = Counter("evpm_prediction_rows_total", "Rows predicted (batch rows count "
                             "one each)", registry=self.registry)

@@ -21,7 +21,7 @@ import numpy as np
 
 from evpm.errors import InvalidValueError
 from evpm.files import atomic_path, ensure_writable_dir
-from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, get_profile
+from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, get_profile, update_registry
 from evpm.twin import aging, fastsim_adapter
 from evpm.twin.trip import TripSpec, simulate_trip, trip_file_name, write_table
 
@@ -215,8 +215,7 @@ def simulate_fleet(
         writer = csv.DictWriter(handle, fieldnames=TRUTH_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    with atomic_path(registry_path) as tmp, tmp.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["vehicle_id", "profile"])
-        writer.writerows((plan.vehicle_id, plan.profile) for plan in plans)
+    # Added to the registry (not replacing it): a fleet written into a shared registry keeps
+    # the vehicles already there.
+    update_registry(registry_path, {plan.vehicle_id: plan.profile for plan in plans})
     return rows

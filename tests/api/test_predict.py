@@ -199,3 +199,21 @@ def test_large_batch_stores_the_features_and_metadata_like_single_rows(client, s
     assert record.features == reference.features
     assert record.source_file == "f2.csv" and record.idempotency_key == "trip-2"
     assert body[2]["predicted_soh"] == pytest.approx(single["predicted_soh"], abs=1e-5)
+
+
+def test_metrics_count_a_resent_trip_once_and_only_range_warnings(client):
+    def count(name: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        values = [float(line.split()[-1]) for line in text.splitlines()
+                  if line.startswith(name) and not line.startswith("#")]
+        return sum(values)
+
+    before = count("evpm_predictions_total")
+    for _ in range(2):
+        client.post("/predict", json=request(vehicle_id="M1"), headers={"Idempotency-Key": "m1"})
+    assert count("evpm_predictions_total") == before + 1
+    warned = count("evpm_out_of_range_features_total")
+    body = client.post("/predict", json=request(vehicle_id="M2", colour="red")).get_json()
+    assert any("unknown field" in w for w in body["warnings"])
+    ranges = sum("training range" in w for w in body["warnings"])
+    assert count("evpm_out_of_range_features_total") == warned + ranges

@@ -58,3 +58,12 @@ def test_fleet_is_reproducible_across_worker_counts(fleet, tmp_path):
 def test_bad_fleet_settings_are_rejected(kwargs):
     with pytest.raises(InvalidValueError):
         FleetSpec(**kwargs)
+
+
+def test_a_fleet_adds_its_vehicles_to_an_existing_registry(tmp_path):
+    registry = tmp_path / "fleet_registry.csv"
+    registry.write_text("vehicle_id,profile\nTC01,lab-18650-2ah\n")
+    simulate_fleet(FleetSpec(vehicles=1, trips=1, days=10.0, seed=3,
+                             profiles=("nissan-leaf-30",)), tmp_path / "trips",
+                   registry_path=registry, workers=1)
+    assert read_registry(registry) == {"TC01": "lab-18650-2ah", "EV0001": "nissan-leaf-30"}
