@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fleet_records import fleet_records, seed  # noqa: E402
-from tests.processes import DashboardProcess, chromium, free_port, wait_until  # noqa: E402
+from tests.processes import DashboardProcess, answers, chromium, free_port, wait_until  # noqa: E402
 
 # True once the footer ("… refreshed HH:MM:SS.mmm …") shows a time other than `old`.
 FOOTER_CHANGED = """old => {
@@ -100,7 +100,7 @@ def main() -> None:
             def tab():
                 return browser.new_page(viewport={"width": 1600, "height": 2400})
 
-            assert wait_until(lambda: _answers(port), 60)
+            assert wait_until(lambda: answers(port, "/_stcore/health"), 60)
             first = tab()
             cold = render(first, dashboard.url, True)
             first.close()
@@ -138,17 +138,6 @@ def main() -> None:
     print("|---|---|---|")
     for row in rows:
         print(f"| {row[0]} | {row[1]} | {row[2]} |")
-
-
-def _answers(port: int) -> bool:
-    import http.client
-
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/_stcore/health")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

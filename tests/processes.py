@@ -31,45 +31,48 @@ def wait_until(condition, timeout: float = 60.0, poll: float = 0.1) -> bool:
     return False
 
 
-class ApiProcess:
-    """`evpm api` (gunicorn, 2 workers) on a port and database of the test's own."""
+def answers(port: int, path: str) -> bool:
+    """True if GET `path` on localhost:`port` answers 200."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
 
-    def __init__(self, folder: Path, port: int | None = None, secret: str = "",
-                 **settings: str) -> None:
+
+class ServerProcess:
+    """An `evpm` server command in its own session, started and stopped by the tests."""
+
+    name = "server"
+    health_path = "/health"
+
+    def __init__(self, folder: Path, port: int | None, env: dict[str, str]) -> None:
         self.folder, self.port = folder, port or free_port()
-        self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'fleet_health.db'}",
-                    "EVPM_JWT_SECRET": secret, "EVPM_MODELS_DIR": str(REPO / "models"),
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "api-metrics"), **settings}
+        self.env = {**os.environ, "EVPM_MODELS_DIR": str(REPO / "models"), **env}
         self.process: subprocess.Popen | None = None
 
-    @property
-    def url(self) -> str:
-        """The /predict URL."""
-        return f"http://127.0.0.1:{self.port}/predict"
+    def command(self) -> list[str]:
+        """The command line (port and host included)."""
+        raise NotImplementedError
 
-    def start(self) -> ApiProcess:
-        """Start and wait until /health answers."""
-        self.log = (self.folder / "api.log").open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "evpm.cli", "api", "--port", str(self.port), "--workers", "2",
-             "--host", "127.0.0.1"], env=self.env, cwd=REPO, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+    def start(self):
+        """Start and wait until the health endpoint answers."""
+        self.log = (self.folder / f"{self.name}.log").open("a")
+        self.process = subprocess.Popen(self.command(), env=self.env, cwd=REPO, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         if not wait_until(self.healthy, 90, 0.2):
             self.kill()
-            raise RuntimeError(f"API did not start: {(self.folder / 'api.log').read_text()}")
+            raise RuntimeError(f"{self.name} did not start: "
+                               f"{(self.folder / f'{self.name}.log').read_text()}")
         return self
 
     def healthy(self) -> bool:
-        """True if GET /health answers 200."""
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            conn.request("GET", "/health")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
+        """True if the health endpoint answers 200."""
+        return answers(self.port, self.health_path)
 
     def kill(self) -> None:
-        """SIGKILL the whole server (master and workers)."""
+        """SIGKILL the whole server (a gunicorn master and its workers)."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
@@ -82,6 +85,28 @@ class ApiProcess:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ApiProcess(ServerProcess):
+    """`evpm api` (gunicorn, 2 workers) on a port and database of the test's own."""
+
+    name = "api"
+
+    def __init__(self, folder: Path, port: int | None = None, secret: str = "",
+                 **settings: str) -> None:
+        super().__init__(folder, port, {
+            "DATABASE_URL": f"sqlite:///{folder / 'fleet_health.db'}", "EVPM_JWT_SECRET": secret,
+            "PROMETHEUS_MULTIPROC_DIR": str(folder / "api-metrics"), **settings})
+
+    @property
+    def url(self) -> str:
+        """The /predict URL."""
+        return f"http://127.0.0.1:{self.port}/predict"
+
+    def command(self) -> list[str]:
+        """`evpm api` on localhost."""
+        return [sys.executable, "-m", "evpm.cli", "api", "--port", str(self.port), "--workers",
+                "2", "--host", "127.0.0.1"]
 
 
 class WatchProcess:
@@ -122,50 +147,26 @@ def files_in(folder: Path, suffix: str = ".csv") -> list[Path]:
     return sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file()) if folder.exists() else []
 
 
-class DashboardProcess:
+class DashboardProcess(ServerProcess):
     """`evpm dashboard` (Streamlit) on a database of the caller's."""
 
+    name = "dashboard"
+    health_path = "/_stcore/health"
+
     def __init__(self, folder: Path, database_url: str, api_url: str | None = None) -> None:
-        self.folder, self.port = folder, free_port()
-        self.env = {**os.environ, "DATABASE_URL": database_url,
-                    "API_URL": api_url or f"http://127.0.0.1:{free_port()}/predict",
-                    "EVPM_MODELS_DIR": str(REPO / "models")}
-        self.process: subprocess.Popen | None = None
+        super().__init__(folder, None, {
+            "DATABASE_URL": database_url,
+            "API_URL": api_url or f"http://127.0.0.1:{free_port()}/predict"})
 
     @property
     def url(self) -> str:
         """The page's address."""
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> DashboardProcess:
-        """Start and wait until Streamlit's health endpoint answers."""
-        self.log = (self.folder / "dashboard.log").open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "evpm.cli", "dashboard", "--port", str(self.port), "--host",
-             "127.0.0.1"], env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
-
-        def healthy() -> bool:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/_stcore/health")
-                return conn.getresponse().status == 200
-            except OSError:
-                return False
-
-        if not wait_until(healthy, 90, 0.2):
-            self.stop()
-            raise RuntimeError(f"dashboard did not start: "
-                               f"{(self.folder / 'dashboard.log').read_text()}")
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM, wait."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+    def command(self) -> list[str]:
+        """`evpm dashboard` on localhost."""
+        return [sys.executable, "-m", "evpm.cli", "dashboard", "--port", str(self.port),
+                "--host", "127.0.0.1"]
 
 
 CHROMIUM = "/usr/bin/chromium"
