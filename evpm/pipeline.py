@@ -505,6 +505,14 @@ class Watcher:
             except FileFailedError as failure:
                 self._fail(item, failure)
                 continue
+            except Exception as exc:  # noqa: BLE001 — one odd file must not stop the pipeline
+                # Kept in failed/ with the error rather than crashing the watcher on every
+                # restart over the same file.
+                log.exception("unexpected error on %s", item.name)
+                self._fail(item, FileFailedError(
+                    "processing_error", f"unexpected error while reading this trip: "
+                    f"{type(exc).__name__}: {exc}"))
+                continue
             if item.row is None:  # still being written: back to the queue
                 self._claims.release(item.path)
                 continue

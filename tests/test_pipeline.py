@@ -367,3 +367,23 @@ def test_a_file_that_keeps_growing_is_not_taken(folders, api):
     assert watcher.summary.failed == 0
     [done] = list(folders.archive.rglob("*.csv"))
     assert done.read_bytes() == TRIP
+
+
+def test_an_unexpected_error_on_one_file_fails_that_file_not_the_pipeline(folders, api,
+                                                                          monkeypatch):
+    import evpm.pipeline as pipeline
+
+    real = pipeline.trip_row
+
+    def fragile(path, raw, registry, name=None):
+        if "ODD" in (name or path.name):
+            raise ZeroDivisionError("float division by zero")
+        return real(path, raw, registry, name)
+
+    monkeypatch.setattr(pipeline, "trip_row", fragile)
+    drop(folders, "tripdata.ODD1.csv", variant(110))
+    drop(folders, "tripdata.FINE1.csv", variant(111))
+    summary = make_watcher(folders, api.url).run(once=True)
+    assert summary.archived == 1 and summary.failed == 1
+    report = json.loads((folders.failed / "tripdata.ODD1.csv.error.json").read_text())
+    assert report["reason"] == "processing_error" and "ZeroDivisionError" in report["message"]
