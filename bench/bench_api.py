@@ -42,7 +42,8 @@ class Server:
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115 — open for the server's lifetime
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
                    "--worker-class", "sync", "--bind", f"127.0.0.1:{self.port}", "--timeout", "120",
-                   "--log-level", "warning", "--no-control-socket", factory]
+                   "--log-level", "warning", "--no-control-socket",
+                   "--config", "python:evpm.api.gunicorn_conf", factory]
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
                                         stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60

@@ -301,6 +301,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
             # gunicorn's control socket has one default path per user: several servers on one
             # machine (tests, scaled replicas) would fight over it. Nothing here uses it.
             "--no-control-socket",
+            "--config", "python:evpm.api.gunicorn_conf",
             "evpm.api.app:create_app()"]
 
 

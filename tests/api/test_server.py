@@ -98,3 +98,11 @@ def test_token_without_secret_is_a_clear_error():
     result = subprocess.run([sys.executable, "-m", "evpm.cli", "api", "token"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "EVPM_JWT_SECRET is not set" in result.stderr
+
+
+def test_workers_keep_the_garbage_collector_off_the_loaded_app():
+    # In a fresh interpreter: the hook changes process-wide collector state.
+    code = ("import gc; from evpm.api.gunicorn_conf import post_worker_init; "
+            "post_worker_init(None); "
+            "assert gc.get_freeze_count() > 1000 and gc.get_threshold()[0] == 50_000")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
