@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report import print_table  # noqa: E402 — run as a script: the repository on the path
+
 WRK = ROOT / "bench" / "wrk"
 REFERENCE = json.loads(re.search(r"wrk.body = '(.*)'", (WRK / "predict.lua").read_text())[1])
 
@@ -167,10 +171,7 @@ def main() -> None:
                  f"{locked} 'database is locked'",
                  "0 locked, 0 5xx"))
     shutil.rmtree(work, ignore_errors=True)
-    print("| scenario | measured | target |")
-    print("|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import print_table  # noqa: E402
 from tests.fleet_records import fleet_records, seed  # noqa: E402
 from tests.processes import DashboardProcess, answers, chromium, free_port, wait_until  # noqa: E402
 
@@ -134,10 +135,7 @@ def main() -> None:
                  f"{1000 * cold:.0f} ms", "–"))
     rows.append(("refresh (\"Refresh now\": caches cleared, data reloaded, page redrawn)",
                  median_ms(refresh), "≤ 1 s"))
-    print("| measurement | median | target |")
-    print("|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows, ("measurement", "median", "target"))
 
 
 if __name__ == "__main__":

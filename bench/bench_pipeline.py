@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_api import Server  # noqa: E402 — the same gunicorn harness
+from bench.report import print_table  # noqa: E402
 
 BASE_TRIPS = 100
 
@@ -231,10 +232,7 @@ def main() -> None:
                  f"{statistics.median(samples[-third:]):.0f} MB (last third), peak "
                  f"{max(samples):.0f} MB", "all processed, memory flat"))
     shutil.rmtree(work, ignore_errors=True)
-    print("| scenario | measured | target |")
-    print("|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
