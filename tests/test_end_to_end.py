@@ -111,9 +111,11 @@ def test_sigkill_of_watcher_and_api_mid_run_loses_nothing_and_stores_nothing_twi
 
 def test_two_watchers_on_one_folder_never_process_a_file_twice(work):
     api = ApiProcess(work).start()
-    watchers = [WatchProcess(work, api.url, "--batch", "3", log_name=f"watch{i}.log").start()
+    # One file per round and enough files that the run outlasts several polls: both watchers
+    # are certain to contend for the same files.
+    watchers = [WatchProcess(work, api.url, "--batch", "1", log_name=f"watch{i}.log").start()
                 for i in range(2)]
-    good = drop_good(work, 60)
+    good = drop_good(work, 120)
     try:
         assert wait_until(lambda: len(files_in(work / "archive")) == len(good), 180)
         assert all(w.terminate() == 0 for w in watchers)
