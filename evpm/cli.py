@@ -593,6 +593,10 @@ def up(
     settings = Settings.from_env()
     ports = {"model API": api_port, "dashboard": dashboard_port,
              "watcher metrics": settings.watch_metrics_port}
+    chosen = [port for port in ports.values() if port]
+    if len(set(chosen)) != len(chosen):
+        raise EvpmError("the model API, the dashboard and the watcher's metrics need three "
+                        f"different ports, not {', '.join(map(str, chosen))}")
     for name, port in ports.items():
         if port and not port_is_free("0.0.0.0", port):
             raise EvpmError(f"port {port} ({name}) is already in use: stop what runs there, or "

@@ -125,3 +125,24 @@ def test_db_migrate_bad_input(tmp_path):
     result = runner.invoke(app, ["db", "migrate", "--from", f"sqlite:///{tmp_path}/none.db",
                                  "--to", "postgresql://x@localhost:1/y"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_up_names_a_port_conflict_before_starting_anything(tmp_path, monkeypatch):
+    import socket
+
+    from tests.processes import free_ports
+
+    monkeypatch.setenv("EVPM_JWT_SECRET", "u" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    api, dashboard, metrics = free_ports(3)
+    monkeypatch.setenv("EVPM_WATCH_METRICS_PORT", str(metrics))
+    same = runner.invoke(app, ["up", "--api-port", str(api), "--dashboard-port", str(api)])
+    assert same.exit_code == 2 and "three different ports" in same.output
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", dashboard))
+        busy.listen()
+        taken = runner.invoke(app, ["up", "--api-port", str(api), "--dashboard-port",
+                                    str(dashboard)])
+    assert taken.exit_code == 2 and f"port {dashboard} (dashboard) is already in use" in \
+        taken.output
+    assert not (tmp_path / "db.sqlite").exists()  # nothing seeded, nothing started

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.processes import REPO, free_port, wait_until
+from tests.processes import REPO, free_ports, wait_until
 
 SECRET = "local-run-test-secret-" + "x" * 20
 
@@ -53,7 +53,7 @@ def alive(pid: int) -> bool:
 
 
 def test_make_run_brings_up_api_watcher_and_dashboard_and_ctrl_c_stops_them(tmp_path):
-    api_port, dashboard_port, metrics_port = free_port(), free_port(), free_port()
+    api_port, dashboard_port, metrics_port = free_ports(3)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fleet.db'}",
            "EVPM_INCOMING": str(tmp_path / "incoming"), "EVPM_ARCHIVE": str(tmp_path / "archive"),
            "EVPM_FAILED": str(tmp_path / "failed"),
