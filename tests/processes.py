@@ -166,9 +166,10 @@ class DashboardProcess(ServerProcess):
     health_path = "/_stcore/health"
 
     def __init__(self, folder: Path, database_url: str, api_url: str | None = None) -> None:
-        super().__init__(folder, None, {
+        port, closed = free_ports(2)  # the page's port, and one where no API answers
+        super().__init__(folder, port, {
             "DATABASE_URL": database_url,
-            "API_URL": api_url or f"http://127.0.0.1:{free_port()}/predict"})
+            "API_URL": api_url or f"http://127.0.0.1:{closed}/predict"})
 
     @property
     def url(self) -> str:

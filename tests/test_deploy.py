@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.processes import REPO, free_port, wait_until
+from tests.processes import REPO, free_ports, wait_until
 
 SERVICES = {"model-api": "model-api", "dashboard": "dashboard",
             "feature-engineering": "feature-eng", "digital-twin": "digital-twin"}
@@ -201,7 +201,7 @@ def stop(process) -> None:
 
 
 def test_model_api_dashboard_and_watcher_commands_run_with_the_compose_environment(layout):
-    ports = {5000: free_port(), 8501: free_port(), 9101: free_port()}
+    ports = dict(zip((5000, 8501, 9101), free_ports(3), strict=True))
     api, api_health, api_env = start("model-api", layout, ports)
     try:
         assert wait_until(lambda: healthy(api_health, api_env), 90, 0.5), \

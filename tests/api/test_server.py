@@ -13,14 +13,9 @@ import pytest
 
 from evpm.storage import Storage
 from tests.api.helpers import REFERENCE_REQUEST
+from tests.processes import free_port
 
 SECRET = "k" * 40
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(port, method, path, body=None, token=None):
