@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,12 @@ from pathlib import Path
 from evpm.errors import EvpmError
 
 MIN_SECRET_BYTES = 32
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*(?=@)")
+
+
+def redact_url(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***` (safe to log or show)."""
+    return _URL_PASSWORD.sub(r"\g<head>***", text)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Settings:
     archive_dir: Path = Path("archive")
     failed_dir: Path = Path("failed")
     poll_seconds: float = 2.0
+    settle_seconds: float = 0.5  # a trip file untouched this long is taken as complete
     max_trip_bytes: int = 50 * 1024 * 1024
     watch_metrics_port: int = 9101
     # The dashboard
@@ -53,6 +61,8 @@ class Settings:
             raise EvpmError("EVPM_REFRESH_SECONDS must be between 5 and 86400")
         if not 0 < self.poll_seconds <= 3600:
             raise EvpmError("EVPM_POLL_SECONDS must be between 0 and 3600")
+        if not 0 <= self.settle_seconds <= 3600:
+            raise EvpmError("EVPM_SETTLE_SECONDS must be between 0 and 3600")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +95,7 @@ class Settings:
             archive_dir=Path(env.get("EVPM_ARCHIVE") or d.archive_dir),
             failed_dir=Path(env.get("EVPM_FAILED") or d.failed_dir),
             poll_seconds=number("EVPM_POLL_SECONDS", d.poll_seconds),
+            settle_seconds=number("EVPM_SETTLE_SECONDS", d.settle_seconds),
             max_trip_bytes=number("EVPM_MAX_TRIP_BYTES", d.max_trip_bytes, int),
             watch_metrics_port=number("EVPM_WATCH_METRICS_PORT", d.watch_metrics_port, int),
             refresh_seconds=number("EVPM_REFRESH_SECONDS", d.refresh_seconds),
