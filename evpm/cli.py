@@ -295,8 +295,11 @@ def port_is_free(host: str, port: int) -> bool:
 
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     """The gunicorn command line that serves the API (also used by the Procfile / containers)."""
+    # Threaded workers: an idle or slow client holds one of 8 threads, not a whole worker,
+    # and evpm.api.gunicorn_conf drops a client that sends nothing for a while.
     return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
-            "sync", "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "20",
+            "gthread", "--threads", "8", "--keep-alive", "5",
+            "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "20",
             "--log-level", "warning",
             # gunicorn's control socket has one default path per user: several servers on one
             # machine (tests, scaled replicas) would fight over it. Nothing here uses it.
@@ -311,7 +314,8 @@ def api(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port")] = 5000,
     workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 2,
-    host: Annotated[str, typer.Option(help="Address to bind")] = "0.0.0.0",
+    host: Annotated[str, typer.Option(
+        help="Address to bind (0.0.0.0: every interface, as the container does)")] = "127.0.0.1",
 ) -> None:
     """Serve the model API with gunicorn (settings from the environment)."""
     if ctx.invoked_subcommand is None:
@@ -333,24 +337,53 @@ def serve_api(host: str, port: int, workers: int) -> None:
     if not port_is_free(host, port):
         raise EvpmError(f"port {port} is already in use on {host}: stop what runs there or "
                         "choose another with --port")
+    check_database(settings.database_url, wait_s=60.0)
     # Metrics from every worker are summed through files in this folder.
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="evpm-metrics-")
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    auth = "on" if settings.jwt_secret else "off (set EVPM_JWT_SECRET to require tokens)"
+    from evpm.settings import redact_url
+
+    if not settings.jwt_secret:
+        typer.echo(OPEN_API_WARNING.format(host=host), err=True)
+    auth = "on" if settings.jwt_secret else "OFF"
     typer.echo(f"model API on http://{host}:{port} ({workers} workers, database "
-               f"{settings.database_url}, auth {auth})", err=True)
+               f"{redact_url(settings.database_url)}, auth {auth})", err=True)
     command = gunicorn_command(host, port, workers)
     os.execv(command[0], command)
+
+
+OPEN_API_WARNING = """
+  ************************************************************************************
+  WARNING: no EVPM_JWT_SECRET is set, so the API is OPEN: anyone who reaches
+  {host} can store predictions and read every vehicle. Set EVPM_JWT_SECRET
+  (openssl rand -hex 32) before binding anything but 127.0.0.1.
+  ************************************************************************************
+"""
+
+
+def check_database(url: str, wait_s: float = 0.0) -> None:
+    """Tables created and writes possible, else a one-line EvpmError saying why."""
+    from evpm.settings import redact_url
+    from evpm.storage import Storage
+
+    storage = Storage(url)
+    try:
+        storage.init(wait_s=wait_s)
+        problem = storage.write_problem()
+    finally:
+        storage.dispose()
+    if problem:
+        raise EvpmError(f"database {redact_url(url)} cannot be written: {problem}")
 
 
 @api_app.command("token")
 @user_errors
 def api_token(
     subject: Annotated[str, typer.Option(help="Who the token is for")] = "integrator",
-    days: Annotated[float, typer.Option(help="Validity in days")] = 30.0,
+    days: Annotated[float, typer.Option(help="Validity in days (at most 365)")] = 30.0,
 ) -> str:
     """Mint a bearer token signed with EVPM_JWT_SECRET."""
     from evpm.api.auth import mint_token
@@ -359,8 +392,6 @@ def api_token(
     settings = Settings.from_env()
     if not settings.jwt_secret:
         raise EvpmError("EVPM_JWT_SECRET is not set: tokens are signed with it")
-    if days <= 0:
-        raise EvpmError("days must be positive")
     token = mint_token(settings.jwt_secret, subject, days)
     typer.echo(token)
     return token
@@ -372,13 +403,17 @@ def db_init(
     url: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL)")] = None,
 ) -> None:
     """Create the tables if they do not exist."""
-    from evpm.settings import Settings
+    from evpm.settings import Settings, redact_url
     from evpm.storage import Storage
 
     target = url or Settings.from_env().database_url
+    check_database(target)
     storage = Storage(target)
-    storage.init()
-    typer.echo(f"database ready: {target} ({storage.count()} predictions)")
+    try:
+        count = storage.count()
+    finally:
+        storage.dispose()
+    typer.echo(f"database ready: {redact_url(target)} ({count} predictions)")
 
 
 @db_app.command("migrate")
@@ -392,7 +427,7 @@ def db_migrate(
     from tqdm import tqdm
 
     from evpm.settings import Settings
-    from evpm.storage import Storage, migrate
+    from evpm.storage import Storage, first_line, migrate
 
     source = source or Settings.from_env().database_url
     if source.startswith("sqlite"):
@@ -406,8 +441,7 @@ def db_migrate(
         except EvpmError:
             raise
         except Exception as exc:  # a connection or driver error: one line, not a traceback
-            raise EvpmError(f"migration failed: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise EvpmError(f"migration failed: {first_line(exc)}") from None
     for table, (rows_in, rows_out) in counts.items():
         typer.echo(f"{table}: {rows_in} rows → {rows_out} rows (verified)")
     return counts
@@ -424,8 +458,10 @@ def watch(
     api_url: Annotated[str | None, typer.Option(help="POST /predict URL (API_URL)")] = None,
     interval: Annotated[float | None, typer.Option(
         help="Seconds between polls (EVPM_POLL_SECONDS, default 2)")] = None,
-    settle: Annotated[float, typer.Option(
-        help="A file untouched this many seconds is complete")] = 0.5,
+    settle: Annotated[float | None, typer.Option(
+        "--settle-seconds", "--settle",
+        help="A file untouched this many seconds is complete (EVPM_SETTLE_SECONDS, default "
+             "0.5); raise it above the longest pause of a writer that appends in place")] = None,
     batch: Annotated[int, typer.Option(help="Files per API request")] = 50,
     metrics_port: Annotated[int | None, typer.Option(
         help="Prometheus metrics port, 0 = off (EVPM_WATCH_METRICS_PORT)")] = None,
@@ -436,7 +472,8 @@ def watch(
     import dataclasses
     import logging
 
-    from evpm.api.auth import mint_token
+    from evpm import logs
+    from evpm.api.auth import MAX_TOKEN_DAYS, mint_token
     from evpm.pipeline import ApiClient, Folders, Watcher, WatchOptions, install_signal_handlers
     from evpm.profiles import RegistryCache
     from evpm.settings import Settings
@@ -445,16 +482,17 @@ def watch(
     folders = Folders(incoming or settings.incoming_dir, processing or settings.processing_dir,
                       archive or settings.archive_dir, failed or settings.failed_dir)
     poll = settings.poll_seconds if interval is None else interval
-    if not 0 < poll <= 3600 or settle < 0 or not 1 <= batch <= 1000:
-        raise EvpmError("need 0 < --interval <= 3600, --settle >= 0 and 1 <= --batch <= 1000")
+    settle_s = settings.settle_seconds if settle is None else settle
+    if not 0 < poll <= 3600 or not 0 <= settle_s <= 3600 or not 1 <= batch <= 1000:
+        raise EvpmError("need 0 < --interval <= 3600, 0 <= --settle-seconds <= 3600 and "
+                        "1 <= --batch <= 1000")
     # A token for the API when auth is on: the watcher shares the API's secret.
-    token = mint_token(settings.jwt_secret, "evpm-watch", days=3650) \
+    token = mint_token(settings.jwt_secret, "evpm-watch", days=MAX_TOKEN_DAYS) \
         if settings.jwt_secret else None
     client = ApiClient(api_url or settings.api_url, token)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logs.configure(logging.INFO)
     watcher = Watcher(folders, client, RegistryCache(settings.registry_path),
-                      WatchOptions(poll, settle, batch, settings.max_trip_bytes))
+                      WatchOptions(poll, settle_s, batch, settings.max_trip_bytes))
     port = settings.watch_metrics_port if metrics_port is None else metrics_port
     if port:
         if not port_is_free("0.0.0.0", port):
@@ -462,7 +500,8 @@ def watch(
                             "with --metrics-port, or 0 for none")
         watcher.metrics.serve(port)
     install_signal_handlers(watcher)
-    typer.echo(f"watching {folders.incoming} every {poll:g} s → {client.url}"
+    typer.echo(f"watching {folders.incoming} every {poll:g} s (settle {settle_s:g} s) → "
+               f"{client.url}"
                + (f" (metrics on :{port})" if port else ""), err=True)
     summary = watcher.run(once=once)
     typer.echo(f"archived {summary.archived} (of which {summary.duplicates} already stored), "
@@ -473,7 +512,7 @@ def watch(
 DASHBOARD_APP = Path(__file__).resolve().parent / "dashboard" / "app.py"
 
 
-def dashboard_command(port: int, host: str = "0.0.0.0") -> list[str]:  # noqa: S104
+def dashboard_command(port: int, host: str = "127.0.0.1") -> list[str]:
     """The `streamlit run` command line of the dashboard."""
     return [sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP),
             "--server.port", str(port), "--server.address", host, "--server.headless", "true",
@@ -485,7 +524,8 @@ def dashboard_command(port: int, host: str = "0.0.0.0") -> list[str]:  # noqa: S
 @user_errors
 def dashboard(
     port: Annotated[int, typer.Option(help="Port")] = 8501,
-    host: Annotated[str, typer.Option(help="Address to bind")] = "0.0.0.0",
+    host: Annotated[str, typer.Option(
+        help="Address to bind (0.0.0.0: every interface, as the container does)")] = "127.0.0.1",
 ) -> None:
     """Serve the fleet dashboard (Streamlit) on DATABASE_URL, read-only."""
     import os

@@ -21,6 +21,10 @@ from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses
 from evpm.profiles import Profile
 from evpm.training import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
 
+# A trip without a pack temperature is predicted with the temperature features missing.
+NO_TEMPERATURE = ("no temperature in this trip: predicted without the temperature features "
+                  "(resistance read at 25 °C), so SoH and SoP are less certain")
+
 
 @dataclass
 class Prediction:
@@ -144,15 +148,18 @@ class Predictor:
                                  statuses_for(soh, scores, self.rules), warnings, contributions)
 
     def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
-        """Per row: the features outside the range the models were trained on."""
+        """Per row: no temperature, and the features outside the models' training range."""
+        no_temperature = np.isnan(matrix[:, self._index["temperature_C_mean"]]).tolist()
         if len(matrix) == 1:  # one row: a plain loop is cheaper than numpy's set-up
-            return [[self._warning(name, value) for name, value in zip(
-                FEATURES, matrix[0].tolist(), strict=True)
-                     if name in self.ranges and not self.ranges[name][0] <= value
-                     <= self.ranges[name][1] and value == value]]
+            return [[NO_TEMPERATURE] * no_temperature[0] + [
+                self._warning(name, value) for name, value in zip(
+                    FEATURES, matrix[0].tolist(), strict=True)
+                if name in self.ranges and not self.ranges[name][0] <= value
+                <= self.ranges[name][1] and value == value]]
         with np.errstate(invalid="ignore"):
             outside = (matrix < self._low) | (matrix > self._high)
-        warnings: list[list[str]] = [[] for _ in range(len(matrix))]
+        warnings: list[list[str]] = [[NO_TEMPERATURE] if missing else []
+                                     for missing in no_temperature]
         rows, columns = np.nonzero(outside)
         # Plain lists: indexing numpy element by element costs more than the formatting.
         for r, i, value in zip(rows.tolist(), columns.tolist(), matrix[rows, columns].tolist(),

@@ -44,7 +44,8 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
     """Predict every row, store the batch in one transaction, return response objects.
 
     A row's profile is its own, else the fleet registry's, else unknown. Rows whose
-    idempotency key is already stored are answered with the first prediction.
+    idempotency key is already stored are answered with the first prediction; a key stored
+    for a different request raises IdempotencyConflictError and stores nothing.
     """
     count = len(batch)
     profiles = [_profile(name or registry.get(vehicle))
@@ -53,6 +54,7 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
     warnings = [sent + found if sent else found
                 for sent, found in zip(batch.warnings, result.warnings, strict=True)]
     now = dt.datetime.now(dt.UTC)
+    feature_dicts = batch.feature_dicts()
     profile_names = [p.name if p else None for p in profiles]
     columns = {
         "vehicle_id": batch.vehicle_ids,
@@ -66,10 +68,10 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         "idempotency_key": batch.idempotency_keys,
         "source_file": batch.source_files,
         "profile": profile_names,
-        "features": [orjson.dumps(f).decode() for f in batch.feature_dicts()],
+        "features": [orjson.dumps(f).decode() for f in feature_dicts],
         "warnings": [orjson.dumps(w).decode() if w else "[]" for w in warnings],
     }
-    duplicates = storage.save_columns(columns)
+    duplicates = storage.save_columns(columns, _same_request(batch, feature_dicts))
     stamps = list(map(_iso, columns["timestamp"]))
     out = [dict(zip(RESPONSE_FIELDS, values, strict=True)) for values in zip(
         batch.vehicle_ids, result.soh, result.sop_w, result.scores, result.statuses,
@@ -84,6 +86,33 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         for body, contributions in zip(out, result.contributions, strict=True):
             body["explanation"] = contributions
     return out
+
+
+def _same_request(batch: ParsedBatch, features: list[dict]):
+    """The check that a repeated idempotency key comes with the same request.
+
+    Same vehicle and same features; profile and timestamp only when this request sent them
+    (a stored record holds the resolved profile and, without one sent, the arrival time).
+    The file name is not compared: the same trip under another name is the same trip.
+    """
+    def differs(index: int, stored: Record | int) -> str | None:
+        if isinstance(stored, int):  # an earlier row of this batch
+            vehicle, sent, profile, stamp = (batch.vehicle_ids[stored], features[stored],
+                                             batch.profiles[stored], batch.timestamps[stored])
+        else:
+            vehicle, sent, profile, stamp = (stored.vehicle_id, stored.features or {},
+                                             stored.profile, stored.timestamp)
+        if batch.vehicle_ids[index] != vehicle:
+            return "vehicle_id"
+        if features[index] != sent:
+            return "features"
+        if batch.profiles[index] is not None and batch.profiles[index] != profile:
+            return "profile"
+        if batch.timestamps[index] is not None and batch.timestamps[index] != stamp:
+            return "timestamp"
+        return None
+
+    return differs
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,10 +163,15 @@ def robust_soh(records: Sequence[Record]) -> float | None:
     return None if value != value else value
 
 
-def fleet_snapshot(storage: Storage, recent: int = 10) -> list[dict]:
-    """Latest state per vehicle, with the robust SoH beside the latest per-trip prediction."""
+def fleet_snapshot(storage: Storage, recent: int = 10, *, after: str | None = None,
+                   limit: int | None = None) -> list[dict]:
+    """Latest state per vehicle (a page of them: ids after `after`, at most `limit`).
+
+    The robust SoH stands beside the latest per-trip prediction.
+    """
     out = []
-    for vehicle_id, records in sorted(storage.recent_by_vehicle(recent).items()):
+    pages = storage.recent_by_vehicle(recent, after=after, limit=limit)
+    for vehicle_id, records in sorted(pages.items()):
         latest = records[-1]
         out.append({
             **record_json(latest),

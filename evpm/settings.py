@@ -11,7 +11,20 @@ from pathlib import Path
 from evpm.errors import EvpmError
 
 MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT = 8  # `openssl rand -hex 32` has 16; a repeated character has 1
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*(?=@)")
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a token-signing secret is unsafe (too short, whitespace, too few distinct
+    characters — a placeholder like `xxxx…`), or None."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return "is too short"
+    if any(c.isspace() for c in secret):
+        return "contains whitespace (a copy-and-paste slip?)"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"uses fewer than {MIN_SECRET_DISTINCT} different characters"
+    return None
 
 
 def redact_url(text: str) -> str:
@@ -52,9 +65,11 @@ class Settings:
         if self.require_auth and not self.jwt_secret:
             raise EvpmError("EVPM_REQUIRE_AUTH is set but EVPM_JWT_SECRET is empty: set a secret "
                             f"of at least {MIN_SECRET_BYTES} characters")
-        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
-            raise EvpmError(f"EVPM_JWT_SECRET is too short: use at least {MIN_SECRET_BYTES} "
-                            "characters (e.g. `openssl rand -hex 32`)")
+        if self.jwt_secret:
+            problem = secret_problem(self.jwt_secret)
+            if problem:
+                raise EvpmError(f"EVPM_JWT_SECRET {problem}: use at least {MIN_SECRET_BYTES} "
+                                "random characters (e.g. `openssl rand -hex 32`)")
         if not 0 < self.monitor_score <= self.priority_score:
             raise EvpmError("status thresholds must satisfy 0 < monitor <= priority")
         if not 5 <= self.refresh_seconds <= 86400:

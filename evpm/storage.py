@@ -13,7 +13,7 @@ import fcntl
 import functools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from evpm.errors import EvpmError
+from evpm.settings import redact_url
 
 metadata = MetaData()
 
@@ -73,6 +74,8 @@ vehicles = Table(
     Column("last_seen", DateTime(timezone=True), nullable=False),
 )
 
+KEY_RACE_RETRIES = 3
+MIN_FREE_BYTES = 1 << 20  # below this a write would fail mid-transaction: report it
 RECORD_FIELDS = ["vehicle_id", "timestamp", "predicted_soh", "predicted_sop", "health_score",
                  "status", "prediction_id", "model_version", "idempotency_key", "source_file",
                  "profile", "features", "warnings"]
@@ -117,6 +120,24 @@ class Record:
         return cls(**values)
 
 
+class IdempotencyConflictError(EvpmError):
+    """An idempotency key already stored for a different request (never answered with it)."""
+
+    def __init__(self, index: int, key: str, field: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request "
+                         f"({field} differs): use a new key for a new request")
+        self.index, self.key, self.field = index, key, field
+
+
+class DatabaseUnavailableError(EvpmError):
+    """The database cannot take a write now (down, read-only, disk full): retry later."""
+
+
+# Which row of a batch repeats which stored record (or earlier row): None if it is the same
+# request, else the name of the field that differs.
+SameRequest = Callable[[int, "Record | int"], "str | None"]
+
+
 @functools.lru_cache(maxsize=64)
 def _sqlite_time(stamp: dt.datetime) -> str:
     """SQLAlchemy's SQLite DATETIME text, in UTC (a batch shares one time: cached)."""
@@ -136,18 +157,39 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+URL_HELP = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/name"
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a database URL as people write it (postgres:// included)."""
+    for spelling in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(spelling):
+            return "postgresql+psycopg://" + url[len(spelling):]
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return url
+    raise EvpmError(f"database URL {redact_url(url)!r} is not supported: {URL_HELP}")
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """Engine for a database URL (SQLite file folders are created)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:" and not read_only:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    from sqlalchemy.exc import ArgumentError
+
+    url = engine_url(url)
+    try:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:" and not read_only:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (ArgumentError, ValueError) as exc:
+        raise EvpmError(f"database URL {redact_url(url)!r} is not valid ({exc}): "
+                        f"{URL_HELP}") from None
+    except OSError as exc:
+        raise EvpmError(f"cannot create the database folder for {redact_url(url)!r}: "
+                        f"{exc.strerror}") from None
 
 
 class Storage:
@@ -216,17 +258,22 @@ class Storage:
         """
         import time
 
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import DatabaseError, OperationalError
 
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 self._create_tables()
                 return
-            except OperationalError:
-                if time.monotonic() >= deadline:
-                    raise
+            except OperationalError as exc:
+                # Only a database server can be "not up yet"; an SQLite file will not change.
+                if self.dialect == "sqlite" or time.monotonic() >= deadline:
+                    raise EvpmError(f"database {redact_url(self.url)} is not usable: "
+                                    f"{first_line(exc)}") from None
                 time.sleep(1.0)
+            except DatabaseError as exc:  # e.g. a file that is not an SQLite database
+                raise EvpmError(f"database {redact_url(self.url)} is not usable: "
+                                f"{first_line(exc)}") from None
 
     def _create_tables(self) -> None:
         from sqlalchemy.exc import DBAPIError
@@ -240,6 +287,27 @@ class Storage:
             # PostgreSQL (no file lock): another process created them between the check and
             # the CREATE; the check now finds them.
             metadata.create_all(self.engine)
+
+    def write_problem(self) -> str | None:
+        """None if the database takes writes now, else why not (read-only, disk full, down)."""
+        try:
+            if self.dialect == "sqlite":
+                with self.engine.connect() as conn:
+                    # Takes the write lock without writing: fails on a read-only file or folder.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    conn.exec_driver_sql("ROLLBACK")
+                path = Path(self.url.split("///", 1)[-1])
+                if path.name and path.name != ":memory:":
+                    free = os.statvfs(path.parent if path.parent.exists() else ".")
+                    if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:
+                        return f"disk full: less than {MIN_FREE_BYTES >> 20} MiB free"
+                return None
+            with self.engine.connect() as conn:
+                if conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on":
+                    return "database is read-only"
+            return None
+        except Exception as exc:  # noqa: BLE001 — any failure is a reason to report
+            return first_line(exc)
 
     def ping(self) -> bool:
         """True if the database answers."""
@@ -265,16 +333,40 @@ class Storage:
             out[index] = out[stored] if isinstance(stored, int) else stored
         return out
 
-    def save_columns(self, columns: dict[str, list]) -> dict[int, Record | int]:
+    def save_columns(self, columns: dict[str, list],
+                     same_request: SameRequest | None = None) -> dict[int, Record | int]:
         """Store a batch given column by column (RECORD_FIELDS), in one transaction.
 
         Features and warnings come as JSON text, timestamps as aware datetimes. A row whose
         idempotency key is already stored, or repeats an earlier row's, is not inserted: the
         result maps its index to the stored record, or to the index of that earlier row.
-        The column-wise form spares a 10,000-row batch one Python object per row.
+        `same_request` checks each such repeat; if it names a differing field, nothing is
+        stored and IdempotencyConflictError is raised. The column-wise form spares a
+        10,000-row batch one Python object per row. A database that cannot take the write
+        raises DatabaseUnavailableError.
         """
+        from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
         if self.read_only:
             raise EvpmError("storage opened read-only")
+        for attempt in range(KEY_RACE_RETRIES + 1):
+            try:
+                return self._save_columns(columns, same_request)
+            except IntegrityError:
+                # Another process committed one of these keys between our look-up and our
+                # insert (parallel retries, API replicas): look again, answer with its rows.
+                if attempt == KEY_RACE_RETRIES:
+                    raise
+            except OperationalError as exc:
+                raise DatabaseUnavailableError(first_line(exc)) from None
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise DatabaseUnavailableError(first_line(exc)) from None
+                raise
+        raise AssertionError("unreachable")
+
+    def _save_columns(self, columns: dict[str, list],
+                      same_request: SameRequest | None) -> dict[int, Record | int]:
         keys = columns["idempotency_key"]
         duplicates: dict[int, Record | int] = {}
         with self._writing() as conn:
@@ -293,6 +385,11 @@ class Storage:
                         duplicates[index] = first[key]
                     else:
                         first[key] = index
+                if same_request is not None:
+                    for index, stored in duplicates.items():
+                        differs = same_request(index, stored)
+                        if differs:
+                            raise IdempotencyConflictError(index, keys[index], differs)
             values = [columns[name] for name in RECORD_FIELDS]
             stamps = columns["timestamp"]
             if self.dialect == "sqlite":
@@ -339,18 +436,25 @@ class Storage:
         with self.engine.connect() as conn:
             return [Record.from_row(row) for row in conn.execute(query)][::-1]
 
-    def recent_by_vehicle(self, per_vehicle: int) -> dict[str, list[Record]]:
+    def recent_by_vehicle(self, per_vehicle: int, *, after: str | None = None,
+                          limit: int | None = None) -> dict[str, list[Record]]:
         """The newest `per_vehicle` records of every vehicle, oldest first.
 
-        One indexed query per vehicle (vehicle_id, id): cost grows with the fleet, not with the
-        number of stored predictions.
+        Vehicles in id order; with `after`, only ids after it; with `limit`, at most that many
+        vehicles (a page). One indexed query per vehicle (vehicle_id, id): cost grows with the
+        fleet, not with the number of stored predictions.
         """
         query = select(health_records).where(
             health_records.c.vehicle_id == bindparam("vehicle")).order_by(
             health_records.c.id.desc()).limit(bindparam("n"))
+        page = select(vehicles.c.vehicle_id).order_by(vehicles.c.vehicle_id)
+        if after is not None:
+            page = page.where(vehicles.c.vehicle_id > after)
+        if limit is not None:
+            page = page.limit(limit)
         out: dict[str, list[Record]] = {}
         with self.engine.connect() as conn:
-            ids = conn.execute(select(vehicles.c.vehicle_id).order_by(vehicles.c.vehicle_id))
+            ids = conn.execute(page)
             for (vehicle_id,) in ids.all():
                 rows = conn.execute(query, {"vehicle": vehicle_id, "n": per_vehicle}).all()
                 if rows:
@@ -410,6 +514,12 @@ class Storage:
     def dispose(self) -> None:
         """Close the engine's connections."""
         self.engine.dispose()
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line without credentials (driver messages can span many)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return redact_url(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:

@@ -132,7 +132,7 @@ def test_up_names_a_port_conflict_before_starting_anything(tmp_path, monkeypatch
 
     from tests.processes import free_ports
 
-    monkeypatch.setenv("EVPM_JWT_SECRET", "u" * 40)
+    monkeypatch.setenv("EVPM_JWT_SECRET", "cli-test-secret-0123456789abcdefghij")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
     api, dashboard, metrics = free_ports(3)
     monkeypatch.setenv("EVPM_WATCH_METRICS_PORT", str(metrics))
@@ -146,3 +146,40 @@ def test_up_names_a_port_conflict_before_starting_anything(tmp_path, monkeypatch
     assert taken.exit_code == 2 and f"port {dashboard} (dashboard) is already in use" in \
         taken.output
     assert not (tmp_path / "db.sqlite").exists()  # nothing seeded, nothing started
+
+
+def _one_line_error(result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_init_takes_the_common_postgres_spelling(postgres_url):
+    url = "postgres://" + postgres_url.split("://", 1)[1]
+    result = runner.invoke(app, ["db", "init", "--url", url])
+    assert result.exit_code == 0, result.output
+    assert "database ready" in result.output
+    assert ":evpm@" not in result.output and ":***@" in result.output  # password masked
+
+
+@pytest.mark.parametrize(("url", "text"), [
+    ("nonsense", "not supported"), ("mysql://u:secret@h/db", "not supported"),
+    ("postgresql://evpm:secret@localhost:1/none", "not usable"),
+])
+def test_db_init_bad_url_is_one_line(url, text):
+    result = runner.invoke(app, ["db", "init", "--url", url])
+    _one_line_error(result, text)
+    assert "secret" not in result.output
+
+
+def test_db_init_on_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are not the tables you are looking for\n" * 200)
+    _one_line_error(runner.invoke(app, ["db", "init", "--url", f"sqlite:///{path}"]),
+                    "not a database")
+
+
+def test_api_token_lifetime_is_capped(monkeypatch):
+    monkeypatch.setenv("EVPM_JWT_SECRET", "cli-test-secret-0123456789abcdefghij")
+    _one_line_error(runner.invoke(app, ["api", "token", "--days", "3650"]), "at most 365")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -9,22 +10,37 @@ from collections import Counter
 
 import orjson
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from evpm.api.auth import check_header
 from evpm.api.metrics import ApiMetrics
 from evpm.api.openapi import document
-from evpm.api.schemas import missing_optional, parse_rows
+from evpm.api.schemas import (
+    IDEMPOTENCY_KEY_RULE,
+    VEHICLE_ID_RULE,
+    missing_optional,
+    parse_rows,
+    valid_idempotency_key,
+    valid_vehicle_id,
+)
 from evpm.health import StatusRules
 from evpm.predictor import Predictor
-from evpm.profiles import VEHICLE_ID_PATTERN, RegistryCache
+from evpm.profiles import RegistryCache
 from evpm.service import fleet_snapshot, predict_and_store, record_json
 from evpm.settings import Settings
-from evpm.storage import Storage
+from evpm.storage import (
+    DatabaseUnavailableError,
+    IdempotencyConflictError,
+    Storage,
+    first_line,
+)
 
 log = logging.getLogger("evpm.api")
 PROTECTED = {"predict", "vehicles", "vehicle_history", "model"}
 OUT_OF_RANGE = "outside the training range"  # the predictor's range warnings
+VEHICLES_PAGE_MAX = 1000  # /vehicles: at most this many vehicles per page (the default)
+RETRY_AFTER_S = 5  # a 503 (database down, disk full) asks the client to come back after this
 
 
 class ApiError(Exception):
@@ -41,21 +57,48 @@ def _error(status: int, error: str, details: list[dict] | None = None) -> Respon
     return response
 
 
-def _read_json() -> object:
+def _read_body(limit: int) -> bytes:
+    """The raw body, at most `limit` bytes, or 413 — a chunked body (no length) included."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # A chunked body: the server ends the stream; Werkzeug's own guard would cut it at
+        # the limit without a word, so read one byte past the limit to tell "too large".
+        raw = request.environ["wsgi.input"].read(limit + 1)
+    else:
+        raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+    return raw
+
+
+def _read_json(limit: int) -> object:
     """The request body as JSON, or the right 415 / 413 / 400."""
     if request.mimetype != "application/json":
         raise ApiError(415, f"content type must be application/json, not "
                             f"{request.mimetype or 'missing'}")
-    raw = request.get_data(cache=False)  # raises 413 over MAX_CONTENT_LENGTH
+    raw = _read_body(limit)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass  # the standard parser also reads NaN / Infinity, which get a 422 naming the field
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ApiError(400, "malformed JSON", [{"field": "(body)",
+                                                "problem": "nested too deeply"}]) from None
+    except ValueError as exc:  # also UnicodeDecodeError, and integers of over 4,300 digits
         raise ApiError(400, "malformed JSON", [{"field": "(body)", "problem": str(exc)}]) \
             from None
+
+
+def batch_row_key(header_key: str, index: int) -> str:
+    """The stored key of row `index` of a batch sent with `Idempotency-Key: header_key`.
+
+    It holds a space, which client keys cannot, so it never equals a key sent for a single
+    request; hashing keeps it short whatever the header's length.
+    """
+    return f"{hashlib.sha256(header_key.encode()).hexdigest()[:32]} {index}"
 
 
 def _parse_rows(body: object, max_rows: int, key: str | None):
@@ -65,13 +108,41 @@ def _parse_rows(body: object, max_rows: int, key: str | None):
         raise ApiError(422, "empty batch", [{"field": "(body)", "problem": "no rows"}])
     if len(items) > max_rows:
         raise ApiError(413, f"batch of {len(items)} rows exceeds the limit of {max_rows}")
+    if key is not None and not valid_idempotency_key(key):
+        raise ApiError(422, "invalid Idempotency-Key header", [
+            {"field": "Idempotency-Key", "problem": f"must be {IDEMPOTENCY_KEY_RULE}"}])
     batch, problems = parse_rows(items, many)
     if problems:
         raise ApiError(422, "invalid request", problems)
     if key:
-        batch.idempotency_keys = [own or (f"{key}:{index}" if many else key)
+        batch.idempotency_keys = [own or (batch_row_key(key, index) if many else key)
                                   for index, own in enumerate(batch.idempotency_keys)]
     return batch, many
+
+
+def _conflict(exc: IdempotencyConflictError, many: bool, header_key: str | None) -> ApiError:
+    """The 422 for a key reused with another request, naming where the key came from."""
+    if header_key is not None and (not many or " " in exc.key):
+        where, key = "Idempotency-Key", header_key
+    else:
+        where, key = (f"[{exc.index}].idempotency_key" if many else "idempotency_key"), exc.key
+    return ApiError(422, "idempotency key reused", [{
+        "field": where, "problem": f"key {key!r} was already used for a different request "
+                                   f"({exc.field} differs): send a new key for a new request"}])
+
+
+def _page_args() -> tuple[int, str | None]:
+    """/vehicles' `limit` and `cursor` query parameters, checked."""
+    limit = request.args.get("limit", type=int)
+    if "limit" in request.args and (limit is None or not 1 <= limit <= VEHICLES_PAGE_MAX):
+        raise ApiError(422, "invalid limit", [{
+            "field": "limit", "problem": f"must be an integer 1-{VEHICLES_PAGE_MAX}"}])
+    cursor = request.args.get("cursor")
+    if cursor is not None and not valid_vehicle_id(cursor):
+        raise ApiError(422, "invalid cursor", [{
+            "field": "cursor", "problem": "must be the vehicle id of a previous page's "
+                                         f"X-Next-Cursor header ({VEHICLE_ID_RULE})"}])
+    return limit or VEHICLES_PAGE_MAX, cursor
 
 
 def create_app(settings: Settings | None = None, *, predictor: Predictor | None = None,
@@ -118,8 +189,23 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return _error(exc.code or 500, exc.name.lower(), [{"field": "(request)",
-                                                           "problem": exc.description}])
+        response = _error(exc.code or 500, exc.name.lower(), [{"field": "(request)",
+                                                               "problem": exc.description}])
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(DatabaseUnavailableError)
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: Exception) -> Response:
+        exc = exc if isinstance(exc, DatabaseUnavailableError) else \
+            DatabaseUnavailableError(first_line(exc))
+        log.error("database unavailable: %s", exc)
+        response = _error(503, "database unavailable", [{
+            "field": "(server)", "problem": f"{exc}; nothing was stored, retry later"}])
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Response:
@@ -129,11 +215,15 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.post("/predict")
     def predict() -> Response:
-        batch, many = _parse_rows(_read_json(), settings.max_batch_rows,
-                                  request.headers.get("Idempotency-Key"))
+        header_key = request.headers.get("Idempotency-Key")
+        batch, many = _parse_rows(_read_json(settings.max_body_bytes), settings.max_batch_rows,
+                                  header_key)
         explain = request.args.get("explain", "").lower() in ("1", "true", "yes")
-        results = predict_and_store(batch, predictor, storage, registry.current(),
-                                    explain=explain)
+        try:
+            results = predict_and_store(batch, predictor, storage, registry.current(),
+                                        explain=explain)
+        except IdempotencyConflictError as exc:
+            raise _conflict(exc, many, header_key) from None
         metrics.rows.inc(len(results))
         metrics.out_of_range.inc(sum(OUT_OF_RANGE in w for r in results for w in r["warnings"]))
         metrics.missing.inc(missing_optional(batch.matrix))
@@ -146,13 +236,22 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.get("/vehicles")
     def vehicles() -> Response:
-        return jsonify(fleet_snapshot(storage))
+        limit, cursor = _page_args()
+        # One vehicle more than the page tells whether another page follows.
+        page = fleet_snapshot(storage, after=cursor, limit=limit + 1)
+        response = jsonify(page[:limit])
+        if len(page) > limit:
+            following = page[limit - 1]["vehicle_id"]
+            response.headers["X-Next-Cursor"] = following
+            response.headers["Link"] = (f'</vehicles?limit={limit}&cursor={following}>; '
+                                        'rel="next"')
+        return response
 
     @app.get("/vehicles/<vehicle_id>/history")
     def vehicle_history(vehicle_id: str) -> Response:
-        if not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
+        if not valid_vehicle_id(vehicle_id):
             raise ApiError(422, "invalid vehicle id", [{"field": "vehicle_id",
-                                                        "problem": "not a valid vehicle id"}])
+                                                        "problem": f"must be {VEHICLE_ID_RULE}"}])
         limit = request.args.get("limit", type=int)
         if "limit" in request.args and (limit is None or not 1 <= limit <= 100_000):
             raise ApiError(422, "invalid limit", [{"field": "limit",
@@ -168,9 +267,13 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
 
     @app.get("/health")
     def health() -> Response:
-        database = "ok" if storage.ping() else "unreachable"
+        problem = storage.write_problem() if storage.ping() else "unreachable"
+        database = "ok" if problem is None else \
+            ("unreachable" if problem == "unreachable" else "not writable")
         body = {"status": "ok" if database == "ok" else "degraded", "models_loaded": True,
                 "database": database, "model_version": predictor.version}
+        if problem is not None and database != "unreachable":
+            body["database_problem"] = problem
         response = jsonify(body)
         response.status_code = 200 if database == "ok" else 503
         return response

@@ -6,11 +6,19 @@ import datetime as dt
 
 import jwt
 
+from evpm.errors import EvpmError
+
 ALGORITHM = "HS256"
+MAX_TOKEN_DAYS = 365  # a token that never expires is a key that can never be taken back
+_LEEWAY = dt.timedelta(minutes=5)  # clocks of the minting and the checking machine differ
 
 
 def mint_token(secret: str, subject: str = "integrator", days: float = 30.0) -> str:
-    """A signed token for `subject`, valid for `days`."""
+    """A signed token for `subject`, valid for `days` (at most MAX_TOKEN_DAYS)."""
+    if not subject.strip():
+        raise EvpmError("a token needs a subject: who it is for")
+    if not 0 < days <= MAX_TOKEN_DAYS:
+        raise EvpmError(f"days must be more than 0 and at most {MAX_TOKEN_DAYS}")
     now = dt.datetime.now(dt.UTC)
     claims = {"sub": subject, "iat": now, "exp": now + dt.timedelta(days=days)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -24,10 +32,16 @@ def check_header(header: str | None, secret: str) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return "Authorization header must be 'Bearer <token>'"
     try:
-        jwt.decode(token.strip(), secret, algorithms=[ALGORITHM],
-                   options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token.strip(), secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
         return "token expired; mint a new one with `evpm api token`"
     except jwt.InvalidTokenError as exc:
         return f"invalid token: {exc}"
+    if not isinstance(claims["sub"], str) or not claims["sub"].strip():
+        return "invalid token: empty subject (sub)"
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=MAX_TOKEN_DAYS) + _LEEWAY
+    if claims["exp"] > latest.timestamp():
+        return f"invalid token: expires more than {MAX_TOKEN_DAYS} days ahead; mint one " \
+               "with `evpm api token`"
     return None

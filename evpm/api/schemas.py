@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,9 +33,29 @@ RANGES: dict[str, tuple[float, float]] = {
     "duration_s": (0.0, 1e7), "r_dc_rated_ratio": (-100.0, 100.0),
     "r_dc_25c_ratio": (-100.0, 100.0),
 }
-REQUIRED = frozenset(REFERENCE_FEATURES)
+# Many telematics feeds carry no pack temperature: a trip without one is served, and its
+# prediction says so in `warnings` (the models treat the features as missing).
+TEMPERATURE_FEATURES = frozenset({"delta_T_C", "mean_max_temp", "temperature_C_mean",
+                                  "temperature_C_max"})
+REQUIRED = frozenset(REFERENCE_FEATURES) - TEMPERATURE_FEATURES
 OPTIONAL_FEATURES = frozenset(FEATURES) - REQUIRED
 META_FIELDS = frozenset({"vehicle_id", "profile", "idempotency_key", "source_file", "timestamp"})
+
+# The request contract's limits, one definition each (OpenAPI and the checks below use them).
+VEHICLE_ID_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
+# Visible ASCII only: a key travels in an HTTP header, and keys the API derives for the rows
+# of a batch contain a space, so no client key can ever equal one of them.
+IDEMPOTENCY_KEY_MAX = 200
+IDEMPOTENCY_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}")
+IDEMPOTENCY_KEY_RULE = (f"1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters (no spaces or "
+                        "control characters)")
+SOURCE_FILE_MAX = 255
+# A trip's time must be one a fleet can have: not before 2000, not more than a day ahead
+# (clocks drift; a later time is a wrong clock, and would sort after every real trip).
+EARLIEST_TIMESTAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+# Integers beyond this are no physical quantity; converting them to float would overflow.
+_INT_LIMIT = 10**300
 
 
 @dataclass
@@ -53,6 +74,8 @@ class ParsedRow:
 def _number_problem(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"must be a number, got {type(value).__name__}"
+    if isinstance(value, int) and not -_INT_LIMIT < value < _INT_LIMIT:
+        return "is far outside any physical range"
     if not math.isfinite(value):
         return "must be a finite number (NaN and infinity are not allowed)"
     return None
@@ -69,7 +92,7 @@ def parse_row(raw: object, prefix: str = "") -> tuple[ParsedRow | None, list[dic
 
     features: dict[str, float] = {}
     for name in REFERENCE_FEATURES:  # request order, so the details read like the docs
-        if name not in raw or raw[name] is None:
+        if name in REQUIRED and raw.get(name) is None:
             problem(name, "is required")
     warnings: list[str] = []
     for name, value in raw.items():
@@ -93,37 +116,79 @@ def parse_row(raw: object, prefix: str = "") -> tuple[ParsedRow | None, list[dic
     vehicle_id = raw.get("vehicle_id")
     if vehicle_id is None:
         problem("vehicle_id", "is required")
-    elif not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
-        problem("vehicle_id", "must be 1-64 letters, digits, '_' or '-', starting with a letter "
-                "or digit")
+    elif not valid_vehicle_id(vehicle_id):
+        problem("vehicle_id", f"must be {VEHICLE_ID_RULE}")
     profile = raw.get("profile")
-    if profile is not None and profile not in PROFILES:
+    if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
         problem("profile", f"unknown profile; valid: {', '.join(PROFILES)}")
     key = raw.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
-        problem("idempotency_key", "must be a string of 1-200 characters")
+    if key is not None and not valid_idempotency_key(key):
+        problem("idempotency_key", f"must be {IDEMPOTENCY_KEY_RULE}")
     source = raw.get("source_file")
-    if source is not None and (not isinstance(source, str) or len(source) > 255):
-        problem("source_file", "must be a string of at most 255 characters")
+    if source is not None and not valid_source_file(source):
+        problem("source_file", f"must be a string of at most {SOURCE_FILE_MAX} characters "
+                "without control characters")
     stamp = None
     if raw.get("timestamp") is not None:
-        stamp = parse_timestamp(raw["timestamp"])
-        if stamp is None:
-            problem("timestamp", "must be an ISO 8601 date-time, e.g. 2026-11-27T08:30:00Z")
+        stamp, text = check_timestamp(raw["timestamp"])
+        if text:
+            problem("timestamp", text)
     if problems:
         return None, problems
     return ParsedRow(features, vehicle_id, profile, key, source, stamp, warnings), []
 
 
+def valid_vehicle_id(value: object) -> bool:
+    """True for a vehicle id the API accepts."""
+    return isinstance(value, str) and VEHICLE_ID_PATTERN.fullmatch(value) is not None
+
+
+def valid_idempotency_key(value: object) -> bool:
+    """True for an idempotency key the API accepts (body field or header)."""
+    return isinstance(value, str) and IDEMPOTENCY_KEY_PATTERN.fullmatch(value) is not None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def valid_source_file(value: object) -> bool:
+    """True for a storable file name: short, printable, valid Unicode (databases refuse NUL)."""
+    if not isinstance(value, str) or len(value) > SOURCE_FILE_MAX or _CONTROL.search(value):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from JSON's \ud800
+        return False
+    return True
+
+
 def parse_timestamp(value: object) -> dt.datetime | None:
     """ISO 8601 → aware UTC datetime (naive means UTC); None if not a valid date-time."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else \
+            stamp.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         return None
-    return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+
+def timestamp_window(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The accepted trip times: EARLIEST_TIMESTAMP to now + FUTURE_TOLERANCE."""
+    return EARLIEST_TIMESTAMP, (now or dt.datetime.now(dt.UTC)) + FUTURE_TOLERANCE
+
+
+def check_timestamp(value: object) -> tuple[dt.datetime | None, str | None]:
+    """(the UTC time, None), or (None, the problem) for a time no fleet can have."""
+    stamp = parse_timestamp(value)
+    if stamp is None:
+        return None, "must be an ISO 8601 date-time, e.g. 2026-11-27T08:30:00Z"
+    low, high = timestamp_window()
+    if not low <= stamp <= high:
+        return None, (f"{value} is outside the accepted window {low:%Y-%m-%d} to one day "
+                      "from now (UTC)")
+    return stamp, None
 
 
 _FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
@@ -217,7 +282,10 @@ def _parse_fast(items: list) -> ParsedBatch | None:
         column = [item[name] for item in items]
         if not set(map(type, column)) <= _NUMBER_TYPES:
             return None
-        matrix[:, _FEATURE_INDEX[name]] = column
+        try:
+            matrix[:, _FEATURE_INDEX[name]] = column
+        except OverflowError:  # an integer too large for a float: named by the slow path
+            return None
     present = matrix[:, [_FEATURE_INDEX[n] for n in names]]
     if not np.isfinite(present).all():
         return None
@@ -229,10 +297,10 @@ def _parse_fast(items: list) -> ParsedBatch | None:
     if not all(type(v) is str and VEHICLE_ID_PATTERN.fullmatch(v) for v in vehicle_ids):
         return None
     meta: dict[str, list] = {}
-    for name, limit in (("idempotency_key", 200), ("source_file", 255)):
+    for name, valid in (("idempotency_key", valid_idempotency_key),
+                        ("source_file", valid_source_file)):
         meta[name] = [item[name] for item in items] if name in keys else [None] * len(items)
-        if name in keys and not all(type(v) is str and 0 < len(v) <= limit
-                                    for v in meta[name]):
+        if name in keys and not all(map(valid, meta[name])):
             return None
     # The request objects become the stored feature objects: dropping three keys per row is
     # far cheaper than building 10,000 new dictionaries.

@@ -11,7 +11,7 @@ from evpm.errors import EvpmError
 from evpm.settings import Settings
 from tests.api.helpers import REFERENCE_REQUEST
 
-SECRET = "s" * 40
+SECRET = "auth-test-secret-0123456789abcdefghij"
 
 
 @pytest.fixture
@@ -61,3 +61,38 @@ def test_settings_fail_fast_on_missing_or_weak_secret():
     with pytest.raises(EvpmError, match="not a number"):
         Settings.from_env({"EVPM_PRIORITY_SCORE": "high"})
     assert Settings.from_env({"EVPM_JWT_SECRET": SECRET}).jwt_secret == SECRET
+
+
+@pytest.mark.parametrize(("secret", "why"), [
+    ("x" * 64, "different characters"), (" " * 40, "whitespace"),
+    ("0123456789abcdef0123456789abcdef ", "whitespace"), ("ab" * 20, "different characters")])
+def test_placeholder_secrets_are_refused(secret, why):
+    with pytest.raises(EvpmError, match=why):
+        Settings.from_env({"EVPM_JWT_SECRET": secret})
+
+
+def _signed(claims: dict) -> str:
+    return "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(("claims", "problem"), [
+    ({"sub": "", "exp": 4102444800}, "empty subject"),
+    ({"sub": "  ", "exp": 4102444800}, "empty subject"),
+    ({"sub": "ops", "exp": 4102444800}, "days ahead"),  # 2100: a token that never ends
+])
+def test_tokens_without_subject_or_with_endless_lifetime_are_refused(secured, claims, problem):
+    import time
+
+    claims = {"iat": int(time.time()), **claims}
+    response = secured.get("/vehicles", headers={"Authorization": _signed(claims)})
+    assert response.status_code == 401
+    assert problem in response.get_json()["details"][0]["problem"]
+
+
+def test_a_year_long_token_is_accepted_and_longer_ones_are_not_minted(secured):
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, 'fleet-ops', days=365)}"}
+    assert secured.get("/vehicles", headers=headers).status_code == 200
+    with pytest.raises(EvpmError, match="at most 365"):
+        mint_token(SECRET, "fleet-ops", days=366)
+    with pytest.raises(EvpmError, match="subject"):
+        mint_token(SECRET, " ")
