@@ -1,8 +1,9 @@
 """API load benchmark with wrk (Debian package `wrk`) against real gunicorn servers.
 
 Run: .venv/bin/python bench/bench_api.py [--seconds 15] [--mixed-seconds 60]
-Same run, same server settings (gunicorn, sync workers): a bare Flask JSON endpoint
-(bench/bare_app.py) is the baseline for /predict with its database write.
+Same run, same server settings (the gunicorn command `evpm api` runs, threaded workers): a bare
+Flask JSON endpoint (bench/bare_app.py) is the baseline for /predict with its database write;
+the same API under the former sync workers is measured beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import print_table  # noqa: E402 — run as a script: the repository on the path
+from evpm.cli import THREADED_WORKERS, gunicorn_command  # noqa: E402
+
+SYNC_WORKERS = ("--worker-class", "sync")  # the server before threaded workers (comparison)
 
 WRK = ROOT / "bench" / "wrk"
 REFERENCE = json.loads(re.search(r"wrk.body = '(.*)'", (WRK / "predict.lua").read_text())[1])
@@ -41,13 +45,12 @@ def free_port() -> int:
 class Server:
     """A gunicorn process serving an app factory on localhost."""
 
-    def __init__(self, factory: str, workers: int, env: dict[str, str]) -> None:
+    def __init__(self, factory: str, workers: int, env: dict[str, str],
+                 worker_args: tuple[str, ...] = THREADED_WORKERS) -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115 — open for the server's lifetime
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-                   "--worker-class", "sync", "--bind", f"127.0.0.1:{self.port}", "--timeout", "120",
-                   "--log-level", "warning", "--no-control-socket",
-                   "--config", "python:evpm.api.gunicorn_conf", factory]
+        # The command `evpm api` runs, so the figures are the shipped server's.
+        command = gunicorn_command("127.0.0.1", self.port, workers, factory, worker_args)
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
                                         stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
@@ -116,13 +119,16 @@ def main() -> None:
     base = wrk(bare.port, "predict.lua", 8, args.seconds)
     bare.stop()
 
-    def api(workers: int, name: str) -> Server:
+    def api(workers: int, name: str, worker_args: tuple[str, ...] = THREADED_WORKERS) -> Server:
         metrics = work / f"metrics-{name}"
         metrics.mkdir()
         return Server("evpm.api.app:create_app()", workers, {
             "DATABASE_URL": f"sqlite:///{work / name}.db", "EVPM_JWT_SECRET": "",
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics)})
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, worker_args)
 
+    sync_server = api(2, "sync", SYNC_WORKERS)
+    sync = wrk(sync_server.port, "predict.lua", 8, args.seconds)
+    sync_server.stop()
     server = api(2, "throughput")
     full = wrk(server.port, "predict.lua", 8, args.seconds)
     rows.append(("bare Flask JSON endpoint (baseline), 2 workers, 8 connections",
@@ -130,6 +136,9 @@ def main() -> None:
     rows.append(("/predict with database write, 2 workers, 8 connections",
                  f"{full['rps']:.0f} req/s = {100 * full['rps'] / base['rps']:.0f} % of "
                  "baseline", "≥ 35 %"))
+    rows.append(("/predict, sync workers (the server before threaded workers), same run",
+                 f"{sync['rps']:.0f} req/s; threaded = {100 * full['rps'] / sync['rps']:.0f} % "
+                 "of sync", "–"))
     # Fixed offered rate: 4 connections, each pausing so that together they offer 200 req/s
     # (wrk has no rate option): a 5-s probe measures the per-request time the pause adds to.
     probe = wrk(server.port, "predict.lua", 4, 5, {"WRK_DELAY_MS": "15"})

@@ -293,19 +293,22 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
-    """The gunicorn command line that serves the API (also used by the Procfile / containers)."""
-    # Threaded workers: an idle or slow client holds one of 8 threads, not a whole worker,
-    # and evpm.api.gunicorn_conf drops a client that sends nothing for a while.
-    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
-            "gthread", "--threads", "8", "--keep-alive", "5",
+# Threaded workers: an idle or slow client holds one of 8 threads, not a whole worker, and
+# evpm.api.gunicorn_conf drops a client that sends nothing for a while.
+THREADED_WORKERS = ("--worker-class", "gthread", "--threads", "8", "--keep-alive", "5")
+
+
+def gunicorn_command(host: str, port: int, workers: int,
+                     factory: str = "evpm.api.app:create_app()",
+                     worker_args: tuple[str, ...] = THREADED_WORKERS) -> list[str]:
+    """The gunicorn command line that serves the API (the benchmark serves its baseline so)."""
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), *worker_args,
             "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "20",
             "--log-level", "warning",
             # gunicorn's control socket has one default path per user: several servers on one
             # machine (tests, scaled replicas) would fight over it. Nothing here uses it.
             "--no-control-socket",
-            "--config", "python:evpm.api.gunicorn_conf",
-            "evpm.api.app:create_app()"]
+            "--config", "python:evpm.api.gunicorn_conf", factory]
 
 
 @api_app.callback(invoke_without_command=True)

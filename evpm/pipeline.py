@@ -8,17 +8,16 @@ Folders (on one file system, so that every move is an atomic rename):
     failed/                files that can never succeed, each beside `<name>.error.json`
 
 A file is always in exactly one of them, so nothing is lost; the API stores a trip under its
-content hash, so a trip sent again after a crash gets its first prediction back and is not stored
-twice. A watcher killed mid-file leaves its claims in processing/; the next watcher to start (or
-any running one, every `RECOVER_EVERY_S`) finds the owner's lock free and puts them back in
-incoming/.
+vehicle and content hash, so a trip sent again after a crash gets its first prediction back and
+is not stored twice. A watcher killed mid-file leaves its claims in processing/; the next watcher
+to start (or any running one, every `RECOVER_EVERY_S`) finds the owner's lock free and puts them
+back in incoming/. No single file stops the watcher: a file that can be neither filed nor handed
+back stays in processing/ and is offered again later.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
 import errno
 import fcntl
@@ -31,6 +30,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import threading
 import time
 import urllib.parse
@@ -40,7 +40,14 @@ from pathlib import Path
 
 from evpm.errors import EvpmError
 from evpm.features import extract
-from evpm.files import atomic_path, ensure_writable_dir
+from evpm.files import (
+    atomic_path,
+    ensure_writable_dir,
+    move_into,
+    open_for_writing,
+    rename_no_replace,
+    shown,
+)
 from evpm.profiles import VEHICLE_ID_PATTERN, RegistryCache, profile_for_vehicle
 from evpm.trips import TripError, read_trip_table, validate_trip, vehicle_id_from_name
 
@@ -50,7 +57,8 @@ SKIPPED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
 RECOVER_EVERY_S = 30.0
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 30.0
-NOT_CSV_MEMORY = 10_000  # names of non-CSV files already reported (bounded)
+NOT_CSV_MEMORY = 10_000  # names of ignored files already reported (bounded)
+REPORT_SUFFIX = ".error.json"
 
 
 class FileFailedError(EvpmError):
@@ -85,47 +93,6 @@ class ApiRejectedError(EvpmError):
     def __init__(self, status: int, body: dict) -> None:
         super().__init__(f"HTTP {status}: {body.get('error', '')}")
         self.status, self.body = status, body
-
-
-# --- moving files without overwriting -----------------------------------------------------
-
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_renameat2 = getattr(_libc, "renameat2", None)
-
-
-def rename_no_replace(source: Path, target: Path) -> None:
-    """Rename atomically; FileExistsError if `target` exists (never overwrites another file)."""
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target),
-                      _RENAME_NOREPLACE) == 0:
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.EINVAL, errno.ENOSYS):  # EINVAL/ENOSYS: no support on this fs
-            raise OSError(code, os.strerror(code), str(source), None, str(target))
-    if os.path.lexists(target):  # fallback: a check, then a plain rename
-        raise FileExistsError(errno.EEXIST, "file exists", str(target))
-    os.rename(source, target)
-
-
-def move_into(source: Path, folder: Path, tag: str) -> Path:
-    """Move a file into a folder under its own name, or `<stem>.<tag>[-n]<suffix>` if taken."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = source.name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    candidates = [name] + [f"{stem}.{tag}{'-' + str(n) if n else ''}{dot}{suffix}"
-                           for n in range(100)]
-    for candidate in candidates:
-        target = folder / candidate
-        try:
-            rename_no_replace(source, target)
-            return target
-        except FileExistsError:
-            continue
-    raise EvpmError(f"cannot find a free name for {name} in {folder}")
 
 
 # --- folders and claims ---------------------------------------------------------------------
@@ -175,13 +142,27 @@ class Candidate:
     name: str
 
 
+def entry_kind(entry: os.DirEntry) -> str:
+    """What a folder entry that is not a regular file is: symlink, directory, fifo, socket or
+    device."""
+    if entry.is_symlink():
+        return "symlink"
+    if entry.is_dir(follow_symlinks=False):
+        return "directory"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    return "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+
+
 def waiting_files(folders: Folders, settle_s: float, limit: int,
-                  on_not_csv: Callable[[str], None], now: float | None = None,
+                  on_not_csv: Callable[[str], None], now: float | None = None, *,
+                  on_not_file: Callable[[str, str], None] | None = None,
                   ) -> tuple[list[Candidate], int]:
     """The `limit` oldest complete CSV files in incoming/, and how many CSV files wait in all.
 
     Streams the folder: memory stays bounded by `limit` whatever the number of files.
     A file modified less than `settle_s` ago may still be growing and waits for a later poll.
+    `on_not_csv(name)` hears of regular files not named `.csv`; `on_not_file(name, kind)` of
+    `.csv` names that are not regular files (symlink, directory, fifo, …), which are never taken.
     """
     now = time.time() if now is None else now
     depth = 0
@@ -195,6 +176,10 @@ def waiting_files(folders: Folders, settle_s: float, limit: int,
                     continue
                 try:
                     if not entry.is_file(follow_symlinks=False):
+                        # A link is not followed (it could point anywhere, and archiving it
+                        # would move the link, not the trip); a folder or FIFO is no trip.
+                        if on_not_file is not None and name.lower().endswith(".csv"):
+                            on_not_file(name, entry_kind(entry))
                         continue
                     mtime = entry.stat(follow_symlinks=False).st_mtime
                 except FileNotFoundError:  # claimed by another watcher meanwhile
@@ -231,17 +216,25 @@ class Claims:
             return None
         return target
 
-    def release(self, path: Path) -> None:
+    def release(self, path: Path) -> Path:
         """Put a claimed file back into incoming/ (it keeps its place: same mtime)."""
-        move_into(path, self.folders.incoming, "requeued")
+        return move_into(path, self.folders.incoming, "requeued")
 
     def close(self) -> None:
         """Release every remaining claim and the lock (a clean exit)."""
+        kept = 0
         for path in sorted(self.folder.iterdir()):
-            self.release(path)
-        self.folder.rmdir()
+            try:
+                self.release(path)
+            except (OSError, EvpmError) as exc:
+                # Left in processing/: the next watcher to start finds the lock free and
+                # requeues it, so it is not lost.
+                kept += 1
+                log.error("cannot return %s to incoming/: %s", shown(path.name), exc)
         lock_path = Path(self._lock.name)
-        lock_path.unlink(missing_ok=True)
+        if not kept:
+            self.folder.rmdir()
+            lock_path.unlink(missing_ok=True)
         self._lock.close()
 
 
@@ -263,12 +256,20 @@ def recover_orphans(folders: Folders, own: Path | None = None) -> int:
                 continue  # its owner is alive
             if not folder.exists():  # another watcher recovered it first
                 continue
+            kept = 0
             for path in sorted(folder.iterdir()):
-                move_into(path, folders.incoming, "requeued")
+                try:
+                    target = move_into(path, folders.incoming, "requeued")
+                except (OSError, EvpmError) as exc:  # one file must not stop the recovery
+                    kept += 1
+                    log.error("cannot requeue %s from %s: %s", shown(path.name), folder, exc)
+                    continue
                 moved += 1
-                log.warning("requeued %s, left in processing/ by a stopped watcher", path.name)
-            folder.rmdir()
-            lock_path.unlink(missing_ok=True)
+                log.warning("requeued %s, left in processing/ by a stopped watcher%s",
+                            shown(path.name), _renamed(path.name, target))
+            if not kept:
+                folder.rmdir()
+                lock_path.unlink(missing_ok=True)
         finally:
             lock.close()
     return moved
@@ -276,9 +277,15 @@ def recover_orphans(folders: Folders, own: Path | None = None) -> int:
 
 # --- one trip file → one request row --------------------------------------------------------
 
-def content_key(raw: bytes) -> str:
-    """The idempotency key of a trip: its content hash."""
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+def content_key(raw: bytes, vehicle_id: str) -> str:
+    """The idempotency key of a trip: `sha256:<vehicle_id>:<hex digest of its bytes>`.
+
+    The vehicle is part of the key: the same bytes sent for two vehicles are two trips (a
+    copied file, a test pattern), and must not be answered with the other vehicle's record.
+    A vehicle id is at most 64 of [A-Za-z0-9_-], so the key is at most 136 visible ASCII
+    characters (the API takes 200).
+    """
+    return f"sha256:{vehicle_id}:{hashlib.sha256(raw).hexdigest()}"
 
 
 def trip_row(path: Path, raw: bytes, registry: dict[str, str], name: str | None = None) -> dict:
@@ -309,8 +316,10 @@ def trip_row(path: Path, raw: bytes, registry: dict[str, str], name: str | None 
     except TripError as exc:
         raise FileFailedError.from_trip_error(exc) from None
     row = {k: v for k, v in features.items() if v == v}  # NaN: a feature this trip lacks
-    row.update(vehicle_id=vehicle_id, profile=profile.name, idempotency_key=content_key(raw),
-               source_file=name[-255:])
+    # The name as stored is the one the logs show: control characters escaped (the API
+    # refuses them), and its end kept if long (the end says the vehicle and trip).
+    row.update(vehicle_id=vehicle_id, profile=profile.name,
+               idempotency_key=content_key(raw, vehicle_id), source_file=shown(name)[-255:])
     return row
 
 
@@ -399,9 +408,10 @@ class PipelineMetrics:
         self.api_errors = Counter("evpm_pipeline_api_unavailable",
                                   "Calls to the API that failed and will be retried",
                                   registry=self.registry)
-        self.not_csv = Counter("evpm_pipeline_ignored_files",
-                               "Files in incoming/ that are not .csv (left alone)",
-                               registry=self.registry)
+        self.ignored = Counter("evpm_pipeline_ignored_files",
+                               "Entries in incoming/ left alone, by kind: not_csv, symlink, "
+                               "directory, fifo, socket, device, unclaimable",
+                               ["kind"], registry=self.registry)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 — a service port
         """Expose the metrics over HTTP (a background thread)."""
@@ -438,6 +448,10 @@ class _Claimed:
     name: str
     mtime: float
     row: dict | None = None
+    # What the prediction was made from: the bytes' size, mtime and hash when they were read.
+    size: int = -1
+    mtime_ns: int = -1
+    digest: str = ""
 
 
 class Watcher:
@@ -452,7 +466,8 @@ class Watcher:
         self.metrics = metrics or PipelineMetrics()
         self.summary = Summary()
         self.stopping = threading.Event()
-        self._not_csv: set[str] = set()
+        self._reported: set[tuple[str, str]] = set()  # (kind, name) already logged
+        self._stuck: list[Path] = []  # claims that could be neither filed nor handed back
         self._claims: Claims | None = None
         self._last_recovery = 0.0
 
@@ -480,25 +495,37 @@ class Watcher:
         self.stopping.set()
 
     def step(self) -> tuple[int, int]:
-        """One poll: claim up to a batch of files and finish them. Returns (files, waiting)."""
+        """One poll: claim up to a batch of files and finish them. Returns (files, waiting).
+
+        `files` counts the files this poll finished or set aside, not those handed back to
+        incoming/ (still being written): a loop that repeats at once while `files` > 0 then
+        waits for the next poll instead of spinning on a file that is not ready.
+        """
         self._recover()
         chosen, waiting = waiting_files(self.folders, self.options.settle_s,
-                                        self.options.batch_files, self._report_not_csv)
+                                        self.options.batch_files, self._report_not_csv,
+                                        on_not_file=self._report_not_file)
         self.metrics.queue.set(waiting)
         claimed = []
         for candidate in chosen:
-            path = self._claims.claim(candidate.name)
+            try:
+                path = self._claims.claim(candidate.name)
+            except OSError as exc:  # e.g. another user's file in a sticky folder: EPERM
+                self._report_once("unclaimable", candidate.name,
+                                  f"cannot be claimed ({exc.strerror}); left where it is")
+                continue
             if path is not None:
                 claimed.append(_Claimed(path, candidate.name, candidate.mtime))
-        if claimed:
-            self._process(claimed)
-        return len(claimed), waiting
+        returned = self._process(claimed) if claimed else 0
+        return len(claimed) - returned, waiting
 
     # Work on a batch -------------------------------------------------------------------------
-    def _process(self, claimed: list[_Claimed]) -> None:
+    def _process(self, claimed: list[_Claimed]) -> int:
+        """Prepare, send and file a batch; return how many files went back to incoming/."""
         started = time.perf_counter()
         registry = self.registry.current()
         ready = []
+        returned = 0
         for item in claimed:
             try:
                 item.row = self._prepare(item, registry)
@@ -508,18 +535,27 @@ class Watcher:
             except Exception as exc:  # noqa: BLE001 — one odd file must not stop the pipeline
                 # Kept in failed/ with the error rather than crashing the watcher on every
                 # restart over the same file.
-                log.exception("unexpected error on %s", item.name)
+                log.exception("unexpected error on %s", shown(item.name))
                 self._fail(item, FileFailedError(
                     "processing_error", f"unexpected error while reading this trip: "
                     f"{type(exc).__name__}: {exc}"))
                 continue
             if item.row is None:  # still being written: back to the queue
-                self._claims.release(item.path)
+                returned += self._requeue(item)
                 continue
             ready.append(item)
-        self._submit(ready)
-        if ready:
+        # Features of a whole batch take a while: a file that grew meanwhile is not sent (its
+        # prediction would cover part of the trip); read again whole at a later poll.
+        sendable = []
+        for item in ready:
+            if self._unchanged(item.path, item):
+                sendable.append(item)
+            else:
+                returned += self._requeue(item, "changed after it was read")
+        self._submit(sendable)
+        if sendable:
             self.metrics.processing.observe(time.perf_counter() - started)
+        return returned
 
     def _prepare(self, item: _Claimed, registry: dict[str, str]) -> dict | None:
         before = item.path.stat()
@@ -527,11 +563,38 @@ class Watcher:
             raise FileFailedError("too_large", f"file is {before.st_size / 1e6:.1f} MB; trips "
                                   f"are at most {self.options.max_file_bytes / 1e6:.0f} MB "
                                   "(EVPM_MAX_TRIP_BYTES)")
+        # A writer that pauses longer than the settle time still has the file open: wait for
+        # it to close the file rather than predict half a trip. (The claim moved the file, but
+        # an open descriptor follows it.)
+        if open_for_writing(item.path):
+            self._report_once("open_for_writing", item.name, "is still open for writing by "
+                              "another process: waiting until it is closed", level=logging.INFO)
+            return None
         raw = item.path.read_bytes()
         after = item.path.stat()
-        if len(raw) != after.st_size or after.st_mtime != before.st_mtime:
+        if len(raw) != after.st_size or after.st_mtime_ns != before.st_mtime_ns:
             return None  # a writer still has it open
+        item.size, item.mtime_ns = len(raw), after.st_mtime_ns
+        item.digest = hashlib.sha256(raw).hexdigest()
         return trip_row(item.path, raw, registry, item.name)
+
+    @staticmethod
+    def _unchanged(path: Path, item: _Claimed, *, deep: bool = False) -> bool:
+        """Whether the file at `path` still holds the bytes `item` was predicted from.
+
+        Size and modification time (nanoseconds) always; with `deep`, the bytes' hash too
+        (a rewrite of the same size within one clock tick).
+        """
+        try:
+            now = path.stat()
+            if now.st_size != item.size or now.st_mtime_ns != item.mtime_ns:
+                return False
+            if not deep:
+                return True
+            with path.open("rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest() == item.digest
+        except OSError:
+            return False
 
     def _submit(self, items: list[_Claimed]) -> None:
         """POST the rows; retry while the API is unavailable; split out rows it rejects."""
@@ -544,7 +607,7 @@ class Watcher:
                 self.metrics.api_errors.inc()
                 if self.stopping.is_set():  # SIGTERM while waiting: hand the files back
                     for item in pending:
-                        self._claims.release(item.path)
+                        self._requeue(item)
                     log.warning("stopping: %d file(s) returned to incoming/", len(pending))
                     return
                 log.warning("%s; retrying in %.1f s (%d file(s) waiting)", exc, delay,
@@ -582,8 +645,21 @@ class Watcher:
 
     # Endings -------------------------------------------------------------------------------
     def _archive(self, item: _Claimed, answer: dict) -> None:
+        # Never archive bytes other than the ones predicted: a file that grew after it was read
+        # goes back to incoming/; its whole content gets its own key and prediction.
+        if not self._unchanged(item.path, item, deep=True):
+            self._requeue(item, "changed after its prediction was stored")
+            return
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-        target = move_into(item.path, self.folders.archive / day, item.row["idempotency_key"][7:15])
+        try:
+            target = move_into(item.path, self.folders.archive / day, item.digest[:8])
+        except (OSError, EvpmError) as exc:
+            self._set_aside(item, f"stored, but cannot be moved into archive/ ({exc})")
+            return
+        if not self._unchanged(target, item):  # a write in the instant of the move
+            item.path = target
+            self._requeue(item, "changed while it was archived")
+            return
         now = time.time()
         self.metrics.files.labels("archived").inc()
         self.metrics.latency.observe(max(0.0, now - item.mtime))
@@ -591,50 +667,107 @@ class Watcher:
         self.summary.archived += 1
         duplicate = bool(answer.get("duplicate"))
         self.summary.duplicates += duplicate
-        log.info("archived %s → %s vehicle=%s soh=%.3f status=%s%s", item.name,
-                 target.relative_to(self.folders.archive), answer.get("vehicle_id"),
+        log.info("archived %s → %s vehicle=%s soh=%.3f status=%s%s", shown(item.name),
+                 shown(str(target.relative_to(self.folders.archive))), answer.get("vehicle_id"),
                  answer.get("predicted_soh", float("nan")), answer.get("status"),
-                 " (already stored: same content seen before)" if duplicate else "")
+                 " (already stored: same vehicle and content seen before)" if duplicate else "")
 
     def _fail(self, item: _Claimed, failure: FileFailedError) -> None:
         report = {"file": item.name, **failure.as_dict(),
                   "time": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
+        text = _report_text(report)
+
         # The report is written first: a crash in between leaves the file to be retried (and
         # its report, without a file beside it, is reused), never a failed file without reason.
-        tag = secrets.token_hex(4)
-        for candidate in [item.name] + [f"{item.name}.{tag}-{n}" for n in range(100)]:
-            target = self.folders.failed / candidate
-            if target.exists():
-                continue
-            report_path = self.folders.failed / f"{candidate}.error.json"
+        def write_report(target: Path) -> Callable[[], None]:
+            report_path = target.with_name(target.name + REPORT_SUFFIX)
             with atomic_path(report_path) as tmp:
-                tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-            try:
-                rename_no_replace(item.path, target)
-                break
-            except FileExistsError:  # another watcher took the name just now
-                report_path.unlink(missing_ok=True)
-        else:
-            raise EvpmError(f"cannot find a free name for {item.name} in {self.folders.failed}")
+                tmp.write_bytes(text)
+            return lambda: report_path.unlink(missing_ok=True)
+
+        try:
+            target = move_into(item.path, self.folders.failed, secrets.token_hex(4),
+                               reserve=len(REPORT_SUFFIX), before=write_report)
+        except (OSError, EvpmError) as exc:
+            self._set_aside(item, f"{failure.reason}, but cannot be moved into failed/ ({exc})")
+            return
         self.metrics.files.labels("failed").inc()
         self.metrics.failures.labels(failure.reason).inc()
         self.summary.failed += 1
         self.summary.reasons[failure.reason] = self.summary.reasons.get(failure.reason, 0) + 1
-        log.warning("failed %s: %s: %s", item.name, failure.reason, failure)
+        log.warning("failed %s: %s: %s%s", shown(item.name), failure.reason, shown(str(failure)),
+                    _renamed(item.name, target))
+
+    def _requeue(self, item: _Claimed, why: str | None = None) -> int:
+        """Hand a claimed file back to incoming/; 1 if it went, 0 if it had to be set aside."""
+        try:
+            target = self._claims.release(item.path)
+        except (OSError, EvpmError) as exc:
+            self._set_aside(item, f"cannot be returned to incoming/ ({exc})")
+            return 0
+        if why:
+            log.warning("%s %s (a writer still appending? write *.part or a dotfile and rename "
+                        "it into place): returned to incoming/ to be read again whole%s",
+                        shown(item.name), why, _renamed(item.name, target))
+        return 1
+
+    def _set_aside(self, item: _Claimed, why: str) -> None:
+        """Keep a claim that could not be filed; it is offered again at the next recovery."""
+        # It stays in this watcher's processing/ folder: nothing is lost, the loop goes on,
+        # and it is not retried at once (which would spin on a full disk or a bad folder).
+        self._stuck.append(item.path)
+        log.error("%s: %s; kept in %s, returned to incoming/ within %.0f s or when the "
+                  "watcher stops", shown(item.name), why, item.path.parent, RECOVER_EVERY_S)
+
+    def _report_once(self, kind: str, name: str, what: str, *,
+                     level: int = logging.WARNING) -> None:
+        """Log an entry left alone once per name (bounded memory) and count it by kind."""
+        key = (kind, name)
+        if key in self._reported:
+            return
+        if len(self._reported) < NOT_CSV_MEMORY:
+            self._reported.add(key)
+        if kind != "open_for_writing":  # waiting, not ignored: the file is taken when closed
+            self.metrics.ignored.labels(kind).inc()
+        log.log(level, "%s in incoming/ %s", shown(name), what)
 
     def _report_not_csv(self, name: str) -> None:
-        if name in self._not_csv:
-            return
-        if len(self._not_csv) < NOT_CSV_MEMORY:
-            self._not_csv.add(name)
-        self.metrics.not_csv.inc()
-        log.warning("ignoring %s in incoming/: not a .csv file (left where it is)", name)
+        self._report_once("not_csv", name, "is not a .csv file: ignored (left where it is)")
+
+    def _report_not_file(self, name: str, kind: str) -> None:
+        what = {"symlink": "a symbolic link (move the file itself in)",
+                "directory": "a directory"}.get(kind, f"a {kind}")
+        self._report_once(kind, name, f"is {what}, not a regular file: ignored (left where "
+                          "it is)")
 
     def _recover(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_recovery >= RECOVER_EVERY_S:
             self._last_recovery = now
             recover_orphans(self.folders, self._claims.folder if self._claims else None)
+            stuck, self._stuck = self._stuck, []
+            for path in stuck:
+                if not path.exists():
+                    continue
+                try:
+                    self._claims.release(path)
+                except (OSError, EvpmError) as exc:
+                    self._stuck.append(path)
+                    log.error("cannot return %s to incoming/: %s", shown(path.name), exc)
+
+
+def _renamed(name: str, target: Path) -> str:
+    """` (as <new name>)` for a log line when a move had to change the name, else ``."""
+    return "" if target.name == name else f" (as {shown(target.name)})"
+
+
+def _report_text(report: dict) -> bytes:
+    """An error report as UTF-8 JSON (names that are not UTF-8 written as \\u escapes)."""
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # undecodable bytes in a name: escapes that read back exactly
+        return (json.dumps(report, indent=2) + "\n").encode()
 
 
 def install_signal_handlers(watcher: Watcher) -> None:
@@ -645,3 +778,7 @@ def install_signal_handlers(watcher: Watcher) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    # open_for_writing holds a file lease for an instant; a writer opening that very file in
+    # that instant makes the kernel send SIGIO, whose default action would end the watcher.
+    if hasattr(signal, "SIGIO"):
+        signal.signal(signal.SIGIO, signal.SIG_IGN)
