@@ -334,6 +334,7 @@ def serve_api(host: str, port: int, workers: int) -> None:
     from evpm.settings import Settings
 
     settings = Settings.from_env()  # fails fast on a bad or missing secret
+    settings.check_api_secret()
     _load_predictor(settings.models_dir)
     if not 1 <= workers <= 64:
         raise EvpmError(f"workers {workers} is outside 1..64")
@@ -482,6 +483,7 @@ def watch(
     from evpm.settings import Settings
 
     settings = Settings.from_env()
+    settings.check_api_secret()  # the watcher signs its token with the API's secret
     folders = Folders(incoming or settings.incoming_dir, processing or settings.processing_dir,
                       archive or settings.archive_dir, failed or settings.failed_dir)
     poll = settings.poll_seconds if interval is None else interval

@@ -41,7 +41,7 @@ class Settings:
     registry_path: Path = Path("data/fleet_registry.csv")
     api_url: str = "http://localhost:5000/predict"
     jwt_secret: str | None = None  # auth on /predict and the read endpoints when set
-    require_auth: bool = False  # refuse to start without a secret (containers set this)
+    require_auth: bool = False  # the API refuses to start without a secret (containers)
     max_body_bytes: int = 32 * 1024 * 1024
     max_batch_rows: int = 10_000
     priority_score: float = 0.8
@@ -60,11 +60,17 @@ class Settings:
     alert_soh_drop: float = 0.05  # a vehicle's SoH falling more than this in 7 days
     alert_fleet_drop: float = 0.10  # the fleet's average SoH falling more than this in 7 days
     stale_days: float = 7.0  # no trip from a vehicle for this long
+    dashboard_password: str | None = None  # asked before the page shows anything, when set
+    # No page without a login (the container): a password or an OIDC login must be set up.
+    dashboard_require_login: bool = False
 
-    def __post_init__(self) -> None:
+    def check_api_secret(self) -> None:
+        """For the services that use tokens: EvpmError if auth is required but has no secret."""
         if self.require_auth and not self.jwt_secret:
             raise EvpmError("EVPM_REQUIRE_AUTH is set but EVPM_JWT_SECRET is empty: set a secret "
                             f"of at least {MIN_SECRET_BYTES} characters")
+
+    def __post_init__(self) -> None:
         if self.jwt_secret:
             problem = secret_problem(self.jwt_secret)
             if problem:
@@ -94,13 +100,16 @@ class Settings:
             except ValueError:
                 raise EvpmError(f"{name}={raw!r} is not a number") from None
 
+        def truthy(name: str) -> bool:
+            return env.get(name, "").strip().lower() in ("1", "true", "yes")
+
         return cls(
             database_url=env.get("DATABASE_URL") or d.database_url,
             models_dir=Path(env.get("EVPM_MODELS_DIR") or d.models_dir),
             registry_path=Path(env.get("EVPM_REGISTRY") or d.registry_path),
             api_url=env.get("API_URL") or d.api_url,
             jwt_secret=env.get("EVPM_JWT_SECRET") or None,
-            require_auth=env.get("EVPM_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"),
+            require_auth=truthy("EVPM_REQUIRE_AUTH"),
             max_body_bytes=number("EVPM_MAX_BODY_BYTES", d.max_body_bytes, int),
             max_batch_rows=number("EVPM_MAX_BATCH_ROWS", d.max_batch_rows, int),
             priority_score=number("EVPM_PRIORITY_SCORE", d.priority_score),
@@ -117,4 +126,8 @@ class Settings:
             alert_soh_drop=number("EVPM_ALERT_SOH_DROP", d.alert_soh_drop),
             alert_fleet_drop=number("EVPM_ALERT_FLEET_DROP", d.alert_fleet_drop),
             stale_days=number("EVPM_STALE_DAYS", d.stale_days),
+            dashboard_password=env.get("EVPM_DASHBOARD_PASSWORD") or None,
+            # The API's switch counts too: a deployment that requires tokens wants a login.
+            dashboard_require_login=truthy("EVPM_DASHBOARD_REQUIRE_AUTH")
+            or truthy("EVPM_REQUIRE_AUTH"),
         )

@@ -21,7 +21,8 @@ from tests.processes import REPO, free_ports, wait_until
 
 SERVICES = {"model-api": "model-api", "dashboard": "dashboard",
             "feature-engineering": "feature-eng", "digital-twin": "digital-twin"}
-COMPOSE_ENV = {"EVPM_JWT_SECRET": "c" * 40, "POSTGRES_PASSWORD": "p", "GRAFANA_ADMIN_PASSWORD": "g"}
+COMPOSE_ENV = {"EVPM_JWT_SECRET": "0123456789abcdef" * 3, "POSTGRES_PASSWORD": "p",
+               "GRAFANA_ADMIN_PASSWORD": "g", "EVPM_DASHBOARD_PASSWORD": "d"}
 # Distribution → import name of every optional dependency (the base is always importable).
 IMPORT_NAMES = {"xgboost-cpu": "xgboost", "scikit-learn": "sklearn", "joblib": "joblib",
                 "flask": "flask", "gunicorn": "gunicorn", "streamlit": "streamlit",
@@ -54,6 +55,47 @@ def test_compose_fails_fast_without_the_secret():
     result = subprocess.run([compose_binary(), "config", "-q"], cwd=REPO, env=env,
                             capture_output=True, text=True)
     assert result.returncode != 0 and "EVPM_JWT_SECRET" in result.stderr
+
+
+def test_compose_requires_the_dashboard_password():
+    env = {k: v for k, v in {**os.environ, **COMPOSE_ENV}.items()
+           if k != "EVPM_DASHBOARD_PASSWORD"}
+    result = subprocess.run([compose_binary(), "config", "-q"], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "EVPM_DASHBOARD_PASSWORD" in result.stderr
+
+
+def test_the_dashboard_container_requires_a_login():
+    dashboard = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][
+        "dashboard"]["environment"]
+    assert dashboard["EVPM_DASHBOARD_PASSWORD"].startswith("${EVPM_DASHBOARD_PASSWORD:?")
+    assert dashboard["EVPM_DASHBOARD_REQUIRE_AUTH"] == "true"
+    # Without compose as well (docker run): no password, no data.
+    assert dockerfile("dashboard")["env"]["EVPM_DASHBOARD_REQUIRE_AUTH"] == "true"
+    # The dashboard never gets the API's token secret.
+    assert "EVPM_JWT_SECRET" not in dashboard and "<<" not in dashboard
+
+
+def test_make_env_writes_every_secret_and_a_dashboard_password(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "make-env.sh", tmp_path / "scripts")
+    shutil.copy(REPO / ".env.example", tmp_path)
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "make-env.sh")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    for name in ("EVPM_JWT_SECRET", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        assert len(env[name]) == 64, name
+    password = env["EVPM_DASHBOARD_PASSWORD"]
+    assert len(password) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", password)
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+    # Says where the password is, without printing it.
+    assert "EVPM_DASHBOARD_PASSWORD" in result.stderr and password not in result.stderr
+    again = subprocess.run(["bash", str(tmp_path / "scripts" / "make-env.sh")],
+                           capture_output=True, text=True)
+    assert again.returncode != 0 and f"EVPM_DASHBOARD_PASSWORD={password}" in (
+        tmp_path / ".env").read_text()  # never overwritten
 
 
 def test_compose_lays_out_the_reference_services():

@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
                storage: Storage | None = None) -> Flask:
     """Build the API: models loaded once, storage opened, routes registered."""
     settings = settings or Settings.from_env()
+    settings.check_api_secret()
     rules = StatusRules(priority_score=settings.priority_score,
                         monitor_score=settings.monitor_score)
     predictor = predictor or Predictor.load(settings.models_dir, rules)

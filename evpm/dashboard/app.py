@@ -1,8 +1,12 @@
 """Fleet battery health dashboard (Streamlit). Run: `evpm dashboard` (port 8501).
 
-Read top to bottom: settings → data (cached, read-only storage) → first-run page or fleet
+Read top to bottom: settings → access (login or password when configured, see access.py) →
+data (cached, read-only storage, unusable rows left out: data.py) → first-run page or fleet
 summary, alerts, risk quadrant, scorecard, trend, vehicle drill-down. The data part reruns on
 its own every EVPM_REFRESH_SECONDS without touching the user's filters or selection.
+
+Everything stored (vehicle ids, file names, profiles) and every error message is shown as plain
+text: in dataframes, st.text, or escaped by `markup.plain` where it sits inside Markdown.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from evpm.dashboard.access import gate
+from evpm.dashboard.data import Skipped, read_history, read_recent_features, read_records
 from evpm.dashboard.fleet import (
     STATUS_COLOURS,
     AlertRules,
@@ -28,8 +34,9 @@ from evpm.dashboard.fleet import (
     vehicle_forecast,
     vehicle_table,
 )
+from evpm.dashboard.markup import message, plain
 from evpm.health import RECENT_TRIPS, STATUSES
-from evpm.settings import Settings
+from evpm.settings import Settings, redact_url
 
 st.set_page_config(page_title="EV fleet battery health", page_icon="🔋", layout="wide")
 settings = Settings.from_env()
@@ -54,18 +61,19 @@ def predictor(models_dir: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def load(url: str, period: int) -> tuple[pd.DataFrame, dict[int, dict], pd.DataFrame]:
-    """Every prediction (scalar columns), recent features, and the per-vehicle table.
+def load(url: str, period: int) -> tuple[pd.DataFrame, dict[int, dict], pd.DataFrame, Skipped]:
+    """Every usable prediction (scalar columns), recent features, the per-vehicle table, and
+    the stored rows left out (data.py says which and why).
 
     `period` (the refresh period number) is part of the cache key: a new period, new data.
     """
     store = storage(url)
     if not store.has_tables():  # nothing stored yet: the first-run page
         return pd.DataFrame(columns=["id", "timestamp"]), {}, vehicle_table(
-            pd.DataFrame(), {})
-    records = store.records_frame()
-    features = store.recent_features(RECENT_TRIPS)
-    return records, features, vehicle_table(records, features)
+            pd.DataFrame(), {}), Skipped()
+    records, skipped = read_records(store)
+    features = read_recent_features(store, RECENT_TRIPS)
+    return records, features, vehicle_table(records, features), skipped
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -73,22 +81,18 @@ def api_problem(api_url: str) -> str | None:
     """None if the model API's /health answers, else why not."""
     parts = urllib.parse.urlsplit(api_url)
     health = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/health", "", ""))
+    shown = redact_url(health)  # the page shows it; API_URL may carry credentials
     try:
         with urllib.request.urlopen(health, timeout=1.5) as response:  # noqa: S310 — our API
-            return None if response.status == 200 else f"{health} answered {response.status}"
+            return None if response.status == 200 else f"{shown} answered {response.status}"
     except Exception as exc:  # noqa: BLE001 — any failure means unreachable
-        return f"{health} did not answer ({type(exc).__name__}); predictions are not being made"
+        return f"{shown} did not answer ({type(exc).__name__}); predictions are not being made"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def history(url: str, vehicle_id: str, period: int) -> pd.DataFrame:
-    """One vehicle's records, with the latest one's features."""
-    records = storage(url).history(vehicle_id)
-    return pd.DataFrame([{
-        "timestamp": r.timestamp, "predicted_soh": r.predicted_soh,
-        "sop_kw": r.predicted_sop / 1000.0, "health_score": r.health_score, "status": r.status,
-        "source_file": r.source_file, "profile": r.profile, "model_version": r.model_version,
-        "features": r.features} for r in records])
+    """One vehicle's usable records, oldest first, with their features."""
+    return read_history(storage(url), vehicle_id)
 
 
 def contributions(vehicle: pd.Series) -> pd.DataFrame:
@@ -106,6 +110,8 @@ def contributions(vehicle: pd.Series) -> pd.DataFrame:
 
 
 st.title("EV fleet battery health")
+if not gate(settings):  # a login, a password or a configuration error; nothing of the fleet
+    st.stop()
 
 
 def refresh_now() -> None:
@@ -120,29 +126,37 @@ def fleet_view() -> None:
     """Everything that depends on the data; reruns on its own every refresh period."""
     current = int(time.time() // settings.refresh_seconds)
     try:
-        records, features, table = load(settings.database_url, current)
-        st.session_state["last_good"] = (records, features, table, dt.datetime.now(dt.UTC))
+        records, features, table, skipped = load(settings.database_url, current)
+        st.session_state["last_good"] = (records, features, table, skipped,
+                                         dt.datetime.now(dt.UTC))
     except Exception as exc:  # noqa: BLE001 — a database problem must not take the page down
         last = st.session_state.get("last_good")
-        st.error(f"**Database unreachable** ({type(exc).__name__}: {str(exc)[:200]}). "
-                 + (f"Showing the data from {last[3]:%H:%M:%S} UTC." if last else
+        st.error("**Database unreachable.** "
+                 + (f"Showing the data from {last[4]:%H:%M:%S} UTC." if last else
                     "No data loaded yet; retrying every "
                     f"{settings.refresh_seconds:g} s."), icon="🛑")
+        # The driver's words may hold the database URL (masked here) and any stored text.
+        st.text(message(exc))
         if not last:
             return
-        records, features, table, _ = last
+        records, features, table, skipped, _ = last
 
+    note = skipped.note()
+    if note:  # rows of an old database the page cannot use: a note, not an alarm
+        st.info(note, icon="ℹ️")
     if records.empty:
-        st.info("**No predictions yet.** This page fills itself as trips arrive.", icon="👋")
+        st.info("**No usable predictions yet.**" if note else
+                "**No predictions yet.** This page fills itself as trips arrive.", icon="👋")
         st.markdown(
             "- **Drop trip files**: start the watcher (`evpm watch`) and copy trip CSVs "
             "(`tripdata.<VEHICLE_ID>.csv`) into `incoming/`; each becomes a prediction here.\n"
             "- **No trips at hand?** Make a synthetic fleet with the digital twin: "
             "`evpm twin fleet --vehicles 20 --trips 10 --out incoming/ --truth "
             "data/twin_truth.csv --registry data/fleet_registry.csv`.\n"
-            "- **Integrators** can `POST /predict` to the model API on port 5000.\n\n"
-            f"Database: `{settings.database_url}`; refresh every "
-            f"{settings.refresh_seconds:g} s.")
+            "- **Integrators** can `POST /predict` to the model API on port 5000.")
+        # Plain text, password masked: the URL is configuration, not Markdown.
+        st.text(f"Database: {redact_url(settings.database_url)}; refresh every "
+                f"{settings.refresh_seconds:g} s.")
         return
 
     # Summary metrics.
@@ -165,7 +179,11 @@ def fleet_view() -> None:
             st.success("No alerts.", icon="✅")
         for alert in found:
             show = st.error if alert.level == "error" else st.warning
-            show(f"**{alert.title}** — {alert.detail}")
+            # Title and detail are the page's own words (the detail may hold the API's URL);
+            # vehicle ids are stored data: plain text under the box, never Markdown.
+            show(f"**{alert.title}** — {plain(alert.detail)}")
+            if alert.items:
+                st.text(", ".join(alert.items))
 
     # Filters (kept across refreshes: widget keys).
     left, right = st.columns(2)
@@ -324,7 +342,8 @@ def drill_down(frame: pd.DataFrame, current: int) -> None:
             st.dataframe(top, hide_index=True, width="stretch", column_config={
                 "contribution": st.column_config.NumberColumn(format="%+.4f")})
             st.caption("TreeSHAP of the stored features under the current model "
-                       f"({predictor(str(settings.models_dir)).version}); positive raises SoH.")
+                       f"({plain(predictor(str(settings.models_dir)).version)}); positive "
+                       "raises SoH.")
         except Exception as exc:  # noqa: BLE001 — explanations are optional on this page
             st.caption(f"Contributions unavailable: {type(exc).__name__}")
     with files:

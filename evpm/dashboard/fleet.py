@@ -1,9 +1,10 @@
 """What the dashboard shows, computed from stored predictions: one row per vehicle, KPIs, the
 fleet trend, a vehicle's forecast and the alerts.
 
-Plain functions on the DataFrame `Storage.records_frame` returns, so the page is a script of
-calls and every number on it is tested without a browser. Trend windows ("7 days") end at the
-newest stored prediction (the data's own "now"); staleness is measured against the clock.
+Plain functions on the DataFrame `evpm.dashboard.data.read_records` returns (the columns of
+`Storage.SCALAR_COLUMNS`, typed, unusable rows left out), so the page is a script of calls and every
+number on it is tested without a browser. Trend windows ("7 days") end at the newest stored
+prediction (the data's own "now"); staleness is measured against the clock.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class Alert:
 
     level: str  # "error" or "warning"
     title: str
-    detail: str
+    detail: str  # the page's own words (may hold a configured URL), shown as Markdown
     vehicles: list[str] = field(default_factory=list)
+    # Stored text (vehicle ids with figures): shown as plain text, never as Markdown.
+    items: list[str] = field(default_factory=list)
 
 
 def _days(stamps: pd.Series) -> np.ndarray:
@@ -173,16 +176,18 @@ def alerts(table: pd.DataFrame, records: pd.DataFrame, rules: AlertRules,
     if len(falling):
         out.append(Alert("warning", f"{len(falling)} vehicle(s) lost more than "
                          f"{rules.soh_drop_7d:.0%} SoH in 7 days",
-                         ", ".join(f"{v} (−{d:.1%})" for v, d in
-                                   list(zip(falling["vehicle_id"], falling["soh_drop_7d"],
-                                            strict=True))[:20]),
-                         falling["vehicle_id"].tolist()))
+                         "median per-trip SoH of the last 7 days against the week before:",
+                         falling["vehicle_id"].tolist(),
+                         [f"{v} (−{d:.1%})" for v, d in
+                          list(zip(falling["vehicle_id"], falling["soh_drop_7d"],
+                                   strict=True))[:20]] + (["…"] if len(falling) > 20 else [])))
     stale = table[table["last_trip"] < pd.Timestamp(now) - pd.Timedelta(days=rules.stale_days)]
     if len(stale):
         out.append(Alert("warning", f"{len(stale)} vehicle(s) sent no trip for "
-                         f"{rules.stale_days:g} days",
-                         ", ".join(stale["vehicle_id"].head(20)) +
-                         (" …" if len(stale) > 20 else ""), stale["vehicle_id"].tolist()))
+                         f"{rules.stale_days:g} days", "check the vehicle or its data feed:",
+                         stale["vehicle_id"].tolist(),
+                         stale["vehicle_id"].head(20).tolist()
+                         + (["…"] if len(stale) > 20 else [])))
     return out
 
 

@@ -55,7 +55,7 @@ def test_auth_off_without_secret(client):
 
 def test_settings_fail_fast_on_missing_or_weak_secret():
     with pytest.raises(EvpmError, match="EVPM_JWT_SECRET is empty"):
-        Settings.from_env({"EVPM_REQUIRE_AUTH": "true"})
+        Settings.from_env({"EVPM_REQUIRE_AUTH": "true"}).check_api_secret()
     with pytest.raises(EvpmError, match="too short"):
         Settings.from_env({"EVPM_JWT_SECRET": "short"})
     with pytest.raises(EvpmError, match="not a number"):
@@ -96,3 +96,8 @@ def test_a_year_long_token_is_accepted_and_longer_ones_are_not_minted(secured):
         mint_token(SECRET, "fleet-ops", days=366)
     with pytest.raises(EvpmError, match="subject"):
         mint_token(SECRET, " ")
+
+
+def test_api_that_requires_auth_refuses_to_start_without_a_secret(settings, storage, predictor):
+    with pytest.raises(EvpmError, match="EVPM_JWT_SECRET is empty"):
+        create_app(replace(settings, require_auth=True), predictor=predictor, storage=storage)

@@ -2,40 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
-from tests.dashboard.test_fleet import fleet  # noqa: F401 — the known-data fixture
-from tests.processes import REPO, free_port
-
-APP = str(REPO / "evpm" / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def page(monkeypatch, tmp_path):
-    """A function: the page on a database URL, run once."""
-    monkeypatch.setenv("API_URL", f"http://127.0.0.1:{free_port()}/predict")
-    monkeypatch.setenv("EVPM_MODELS_DIR", str(REPO / "models"))
-
-    def run(url: str) -> AppTest:
-        monkeypatch.setenv("DATABASE_URL", url)
-        app = AppTest.from_file(APP, default_timeout=60)
-        app.run()
-        assert not app.exception, app.exception
-        return app
-
-    return run
-
-
-@pytest.fixture
-def known(fleet, tmp_path):  # noqa: F811 — the fixture imported above
-    return f"sqlite:///{tmp_path / 'db.sqlite'}"
-
-
-def texts(app: AppTest) -> str:
-    return "\n".join([m.value for m in app.markdown] + [m.value for m in app.info]
-                     + [m.value for m in app.error] + [m.value for m in app.warning]
-                     + [m.value for m in app.success])
+from tests.dashboard.apptest import texts
+from tests.processes import free_port
 
 
 def test_kpis_alerts_and_scorecard_on_known_data(page, known):

@@ -5,6 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from evpm.dashboard.data import read_recent_features, read_records
 from evpm.dashboard.fleet import (
     AlertRules,
     alerts,
@@ -42,8 +43,8 @@ def fleet(tmp_path):
     storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
     storage.init()
     storage.save(records)
-    frame = storage.records_frame()
-    return frame, vehicle_table(frame, storage.recent_features(10))
+    frame, _ = read_records(storage)
+    return frame, vehicle_table(frame, read_recent_features(storage, 10))
 
 
 def test_vehicle_table_is_one_row_per_vehicle_worst_first(fleet):
