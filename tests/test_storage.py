@@ -120,3 +120,38 @@ def test_workers_starting_together_create_the_tables_once(storage):
         worker.join(60)
     assert [w.exitcode for w in workers] == [0] * 4
     assert storage.count() == 0
+
+
+def test_a_key_committed_between_look_up_and_insert_is_answered_not_raised(storage,
+                                                                           monkeypatch):
+    """The race of parallel requests (API replicas): the look-up missed a key that another
+    transaction then committed; the insert's unique-key conflict becomes a second look-up."""
+    from sqlalchemy import false, select
+
+    from evpm.storage import health_records
+
+    first = record(key="race")
+    storage.save([first])
+    seeing, blind = storage._select_keys, select(health_records).where(false())
+    save = storage._save_columns
+    attempts = []
+
+    def late_look_up(columns, same_request):
+        storage._select_keys = blind if not attempts else seeing
+        attempts.append(1)
+        return save(columns, same_request)
+
+    monkeypatch.setattr(storage, "_save_columns", late_look_up)
+    [stored] = storage.save([record(key="race")])
+    assert stored.prediction_id == first.prediction_id
+    assert len(attempts) == 2 and storage.count() == 1
+
+
+def test_storage_errors_name_the_database_without_its_password(tmp_path):
+    with pytest.raises(EvpmError, match="not supported") as bad:
+        Storage("mysql://fleet:hunter2@db/fleet")
+    assert "hunter2" not in str(bad.value)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not sqlite\x00" * 500)
+    with pytest.raises(EvpmError, match="not a database"):
+        Storage(f"sqlite:///{garbage}").init()

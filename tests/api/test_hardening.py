@@ -86,18 +86,21 @@ def test_longest_header_key_is_stored(client, storage):
 def test_parallel_requests_with_one_key_all_get_the_stored_answer(app, storage):
     """PostgreSQL: parallel inserts of one key collide on the unique index; none may 500."""
     answers: list = []
+    senders = 20
+    start = threading.Barrier(senders)
 
     def send() -> None:
         with app.test_client() as own:
+            start.wait()  # all at once: their look-ups run before the first insert commits
             answers.append(own.post("/predict", json=REFERENCE_REQUEST,
                                     headers={"Idempotency-Key": "race"}))
 
-    threads = [threading.Thread(target=send) for _ in range(12)]
+    threads = [threading.Thread(target=send) for _ in range(senders)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(a.status_code for a in answers) == [200] * 12
+    assert sorted(a.status_code for a in answers) == [200] * senders
     assert len({a.get_json()["prediction_id"] for a in answers}) == 1
     assert storage.count() == 1
 
