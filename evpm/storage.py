@@ -13,6 +13,7 @@ import fcntl
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,7 @@ class Storage:
         # load costs more than the write. Writers of one file queue on an OS file lock instead,
         # woken the moment it is free.
         self._lock_path = Path(path + ".writelock") if path and path != ":memory:" else None
+        self._thread_lock = threading.Lock()
         # Statements built once: building one costs more than running it on a hot path. The
         # record insert goes straight to the driver (executemany): for a 10,000-row batch,
         # SQLAlchemy's per-row parameter processing would cost more than the write.
@@ -233,13 +235,16 @@ class Storage:
             with self.engine.begin() as conn:
                 yield conn
             return
-        lock = self._lock_file()
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        # flock excludes other processes only: threads of one process share its lock file
+        # (threaded gunicorn workers), so they queue on a thread lock first.
+        with self._thread_lock:
+            lock = self._lock_file()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _lock_file(self):
         # One open lock file per process (a forked worker opens its own: flock is per file

@@ -131,6 +131,20 @@ def _conflict(exc: IdempotencyConflictError, many: bool, header_key: str | None)
                                    f"({exc.field} differs): send a new key for a new request"}])
 
 
+EXPLAIN_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _explain_arg() -> bool:
+    """/predict's `explain` query parameter: true/1 or false/0 (absent: false)."""
+    raw = request.args.get("explain")
+    if raw is None:
+        return False
+    if raw not in EXPLAIN_VALUES:
+        raise ApiError(422, "invalid explain", [{
+            "field": "explain", "problem": "must be true, false, 1 or 0"}])
+    return EXPLAIN_VALUES[raw]
+
+
 def _page_args() -> tuple[int, str | None]:
     """/vehicles' `limit` and `cursor` query parameters, checked."""
     limit = request.args.get("limit", type=int)
@@ -219,7 +233,7 @@ def create_app(settings: Settings | None = None, *, predictor: Predictor | None 
         header_key = request.headers.get("Idempotency-Key")
         batch, many = _parse_rows(_read_json(settings.max_body_bytes), settings.max_batch_rows,
                                   header_key)
-        explain = request.args.get("explain", "").lower() in ("1", "true", "yes")
+        explain = _explain_arg()
         try:
             results = predict_and_store(batch, predictor, storage, registry.current(),
                                         explain=explain)

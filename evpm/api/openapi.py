@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from evpm import __version__
-from evpm.api.schemas import RANGES, REQUIRED
+from evpm.api.schemas import (
+    EARLIEST_TIMESTAMP,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
+    RANGES,
+    REQUIRED,
+    SOURCE_FILE_MAX,
+    VEHICLE_ID_RULE,
+)
 from evpm.features import FEATURES
 from evpm.health import STATUSES
+from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
+
+# The request contract's limits, from their one definition (evpm.api.schemas).
+VEHICLE_ID = {"type": "string", "pattern": f"^{VEHICLE_ID_PATTERN.pattern}$",
+              "description": VEHICLE_ID_RULE}
+IDEMPOTENCY_KEY = {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
+                   "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX,
+                   "description": IDEMPOTENCY_KEY_RULE}
+# The earliest year is a pattern on the date as written; the latest bound (one day after the
+# server's now) moves with the clock and is stated in words.
+TIMESTAMP = {"type": ["string", "null"], "format": "date-time",
+             "pattern": f"^[{str(EARLIEST_TIMESTAMP.year)[0]}-9][0-9]{{3}}-",
+             "description": f"when the trip happened (default: now); from "
+                            f"{EARLIEST_TIMESTAMP:%Y-%m-%d} to one day after the server's now"}
 
 ERROR = {
     "type": "object",
@@ -18,8 +41,10 @@ ERROR = {
     },
 }
 
+# An optional feature sent as null is absent (as the pipeline sends a missing one).
 FEATURE_PROPERTIES = {
-    name: {"type": "number", "minimum": RANGES[name][0], "maximum": RANGES[name][1]}
+    name: {"type": "number" if name in REQUIRED else ["number", "null"],
+           "minimum": RANGES[name][0], "maximum": RANGES[name][1]}
     for name in FEATURES
 }
 
@@ -27,12 +52,15 @@ PREDICT_REQUEST = {
     "type": "object",
     "required": ["vehicle_id", *sorted(REQUIRED)],
     "properties": {
-        "vehicle_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
-        "profile": {"type": "string", "description": "vehicle profile; default: fleet registry"},
-        "idempotency_key": {"type": "string", "maxLength": 200},
-        "source_file": {"type": "string", "maxLength": 255},
-        "timestamp": {"type": "string", "format": "date-time",
-                      "description": "when the trip happened (default: now)"},
+        "vehicle_id": VEHICLE_ID,
+        # null means absent for every optional field, as the pipeline sends a missing one.
+        "profile": {"enum": [*PROFILES, None],
+                    "description": "vehicle profile; default: the fleet registry's"},
+        "idempotency_key": {**IDEMPOTENCY_KEY, "type": ["string", "null"]},
+        # A file name as stored: printable (the API refuses control characters); null: none.
+        "source_file": {"type": ["string", "null"], "maxLength": SOURCE_FILE_MAX,
+                        "pattern": "^[^\\u0000-\\u001f\\u007f]*$"},
+        "timestamp": TIMESTAMP,
         **FEATURE_PROPERTIES,
     },
     "additionalProperties": True,
@@ -91,6 +119,31 @@ def _errors(*codes: int) -> dict:
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, text[c]) for c in codes}
 
 
+# The database cannot take the read or write (down, read-only, disk full): nothing is stored.
+UNAVAILABLE = {"503": {**_json({"$ref": "#/components/schemas/Error"},
+                               "database unavailable: nothing stored, retry after Retry-After"),
+                       "headers": {"Retry-After": {"required": True,
+                                                   "schema": {"type": "integer", "minimum": 0},
+                                                   "description": "seconds"}}}}
+
+# Refusals of the HTTP server (gunicorn) itself, before the API sees the request: any
+# operation can get them, as a short HTML page.
+SERVER_REFUSALS = {
+    "414": {"description": "request line (path and query) longer than the HTTP server accepts",
+            "content": {"text/html": {}}},
+    "431": {"description": "a header longer, or more headers, than the HTTP server accepts",
+            "content": {"text/html": {}}},
+}
+
+
+def _with_server_refusals(paths: dict) -> dict:
+    for item in paths.values():
+        for operation in item.values():
+            for code, response in SERVER_REFUSALS.items():
+                operation["responses"].setdefault(code, response)
+    return paths
+
+
 def document() -> dict:
     """The whole OpenAPI document."""
     secured = [{"bearer": []}]
@@ -105,16 +158,18 @@ def document() -> dict:
             "schemas": {"Error": ERROR, "PredictRequest": PREDICT_REQUEST,
                         "Prediction": PREDICTION, "Vehicle": VEHICLE, "Health": HEALTH},
         },
-        "paths": {
+        "paths": _with_server_refusals({
             "/predict": {"post": {
                 "summary": "Predict SoH, SoP, health score and status; store the prediction",
                 "security": secured,
                 "parameters": [
-                    {"name": "explain", "in": "query", "schema": {"type": "boolean"},
+                    {"name": "explain", "in": "query",
+                     "schema": {"enum": ["true", "false", "1", "0"]},
                      "description": "add the top TreeSHAP feature contributions"},
-                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
-                     "description": "same key → same stored prediction (batch: key + ':' + "
-                                    "row index)"}],
+                    {"name": "Idempotency-Key", "in": "header", "schema": IDEMPOTENCY_KEY,
+                     "description": "same key and request → the stored prediction; same key, "
+                                    "another request → 422. A batch's rows without their own "
+                                    "key get one derived from this key and the row index"}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [{"$ref": "#/components/schemas/PredictRequest"},
                               {"type": "array", "minItems": 1, "maxItems": 10000,
@@ -124,25 +179,37 @@ def document() -> dict:
                         {"$ref": "#/components/schemas/Prediction"},
                         {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}]},
                         "one prediction per row, in request order"),
-                    **_errors(400, 401, 413, 415, 422)},
+                    **_errors(400, 401, 413, 415, 422), **UNAVAILABLE},
             }},
             "/vehicles": {"get": {
-                "summary": "Latest state of every vehicle with its robust SoH",
+                "summary": "Latest state of every vehicle with its robust SoH, a page at a time",
                 "security": secured,
-                "responses": {"200": _json({"type": "array", "items": {
-                    "$ref": "#/components/schemas/Vehicle"}}, "one entry per vehicle"),
-                    **_errors(401)}}},
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                 "maximum": 1000},
+                     "description": "vehicles per page (default 1000)"},
+                    {"name": "cursor", "in": "query", "schema": VEHICLE_ID,
+                     "description": "the X-Next-Cursor of the previous page"}],
+                "responses": {"200": {**_json({"type": "array", "items": {
+                    "$ref": "#/components/schemas/Vehicle"}},
+                    "one entry per vehicle, in vehicle-id order"), "headers": {
+                        "X-Next-Cursor": {"schema": VEHICLE_ID,
+                                          "description": "cursor of the next page, when one "
+                                                         "follows"},
+                        "Link": {"schema": {"type": "string"},
+                                 "description": "the next page's URL, rel=\"next\""}}},
+                    **_errors(401, 422), **UNAVAILABLE}}},
             "/vehicles/{vehicle_id}/history": {"get": {
                 "summary": "A vehicle's predictions, oldest first",
                 "security": secured,
                 "parameters": [
                     {"name": "vehicle_id", "in": "path", "required": True,
-                     "schema": {"type": "string"}},
+                     "schema": VEHICLE_ID},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                  "maximum": 100000}}],
                 "responses": {"200": _json({"type": "array", "items": {
                     "$ref": "#/components/schemas/Prediction"}}, "predictions"),
-                    **_errors(401, 404, 422)}}},
+                    **_errors(401, 404, 422), **UNAVAILABLE}}},
             "/model": {"get": {"summary": "The model card", "security": secured,
                                "responses": {"200": _json({"type": "object", "required": [
                                    "model_version", "features", "metrics"]}, "model card"),
@@ -156,5 +223,5 @@ def document() -> dict:
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _json({"type": "object"},
                                                                  "OpenAPI 3.1")}}},
-        },
+        }),
     }

@@ -162,15 +162,25 @@ def valid_source_file(value: object) -> bool:
     return True
 
 
-def parse_timestamp(value: object) -> dt.datetime | None:
-    """ISO 8601 → aware UTC datetime (naive means UTC); None if not a valid date-time."""
+def _written_time(value: object) -> dt.datetime | None:
+    """ISO 8601 text → datetime as written (its own zone, or none); None if not one."""
     if not isinstance(value, str) or len(value) > 64:
         return None
     try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """ISO 8601 → aware UTC datetime (naive means UTC); None if not a valid date-time."""
+    stamp = _written_time(value)
+    if stamp is None:
+        return None
+    try:
         return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else \
             stamp.astimezone(dt.UTC)
-    except (ValueError, OverflowError):  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         return None
 
 
@@ -180,12 +190,17 @@ def timestamp_window(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.da
 
 
 def check_timestamp(value: object) -> tuple[dt.datetime | None, str | None]:
-    """(the UTC time, None), or (None, the problem) for a time no fleet can have."""
-    stamp = parse_timestamp(value)
-    if stamp is None:
+    """(the UTC time, None), or (None, the problem) for a time no fleet can have.
+
+    The earliest bound applies to the date as written (2000-01-01T00:30+01:00 is accepted,
+    though a minute before 2000 in UTC), so that "from the year 2000" holds in any zone.
+    """
+    written = _written_time(value)
+    if written is None:
         return None, "must be an ISO 8601 date-time, e.g. 2026-11-27T08:30:00Z"
+    stamp = parse_timestamp(value)
     low, high = timestamp_window()
-    if not low <= stamp <= high:
+    if stamp is None or written.year < low.year or stamp > high:
         return None, (f"{value} is outside the accepted window {low:%Y-%m-%d} to one day "
                       "from now (UTC)")
     return stamp, None

@@ -223,3 +223,21 @@ def test_vehicles_are_paginated(client):
 def test_vehicles_page_arguments_are_checked(client, query):
     response = client.get(f"/vehicles?{query}")
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(("query", "status"), [("explain=true", 200), ("explain=1", 200),
+                                               ("explain=false", 200), ("explain=-1", 422),
+                                               ("explain=flase", 422), ("explain=yes", 422)])
+def test_explain_takes_true_or_false_only(client, query, status):
+    response = client.post(f"/predict?{query}", json=REFERENCE_REQUEST)
+    assert response.status_code == status
+    if status == 200:
+        assert ("explanation" in response.get_json()) == (query in ("explain=true",
+                                                                    "explain=1"))
+
+
+def test_earliest_timestamp_holds_in_any_zone(client):
+    assert client.post("/predict", json=request(
+        timestamp="2000-01-01T00:30:00+01:00")).status_code == 200
+    late = client.post("/predict", json=request(timestamp="0001-01-01T00:00:00+14:00"))
+    assert "outside the accepted window" in late.get_json()["details"][0]["problem"]
