@@ -65,3 +65,23 @@ def test_request_schema_accepts_the_reference_request():
     jsonschema.Draft202012Validator(schema).validate(REFERENCE_REQUEST)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate(request(dod=None))
+
+
+@pytest.mark.parametrize(("schema", "accepted", "refused"), [
+    (DOC["paths"]["/vehicles/{vehicle_id}/history"]["get"]["parameters"][0]["schema"],
+     ["V001", "ev_7-b"], ["", "-x", "é", "V" * 65]),
+    (DOC["components"]["schemas"]["PredictRequest"]["properties"]["profile"],
+     ["renault-zoe-ze50", None], ["", "zoe", [], {}]),
+    (DOC["components"]["schemas"]["PredictRequest"]["properties"]["idempotency_key"],
+     ["k", "sha256:V1:ab", "k" * 200, None], ["", "a b", "k" * 201, "tab\there", "é"]),
+    (next(p["schema"] for p in DOC["paths"]["/predict"]["post"]["parameters"]
+          if p["name"] == "Idempotency-Key"), ["K:0", "k" * 200], ["", "a b", "k" * 201]),
+    (DOC["components"]["schemas"]["PredictRequest"]["properties"]["timestamp"],
+     ["2000-01-01T00:00:00Z", "2026-11-27T08:30:00+01:00"], ["1999-12-31T23:59:59Z",
+                                                          "0001-01-01T00:00:00+14:00"]),
+])
+def test_document_is_no_looser_than_the_server(schema, accepted, refused):
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert all(validator.is_valid(value) for value in accepted)
+    assert not any(validator.is_valid(value) for value in refused)
