@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import print_table  # noqa: E402 — run as a script: the repository on the path
-from evpm.cli import THREADED_WORKERS, gunicorn_command  # noqa: E402
+from evpm.api.serve import THREADED_WORKERS, gunicorn_command  # noqa: E402
 
 SYNC_WORKERS = ("--worker-class", "sync")  # the server before threaded workers (comparison)
 

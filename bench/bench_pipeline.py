@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_api import Server  # noqa: E402 — the same gunicorn harness
 from bench.report import print_table  # noqa: E402
+from tests.processes import wait_until  # noqa: E402
 
 BASE_TRIPS = 100
 
@@ -92,16 +93,6 @@ class Watch:
         self.process.wait(60)
 
 
-def wait_for(condition, timeout: float, poll: float = 0.05) -> bool:
-    """Poll until `condition()` or timeout."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(poll)
-    return False
-
-
 def setup(work: Path) -> None:
     """Fresh folders."""
     for name in ("incoming", "archive", "failed", "processing"):
@@ -139,7 +130,7 @@ def main() -> None:
     rows = []
 
     # Baseline: the same files through read + validate + features, in one process.
-    from evpm.pipeline import trip_row
+    from evpm.trip_rows import trip_row
 
     sample = trips[: args.files]
     start = time.perf_counter()
@@ -167,7 +158,7 @@ def main() -> None:
     time.sleep(3)
     drop_all(sample, work / "incoming")
     start = time.time()
-    assert wait_for(lambda: stored(db) >= len(sample), 600, 0.02), "not all stored"
+    assert wait_until(lambda: stored(db) >= len(sample), 600, 0.02), "not all stored"
     elapsed = time.time() - start
     watch.stop()
     server.stop()
@@ -194,7 +185,7 @@ def main() -> None:
         os.rename(staging / path.name, work / "incoming" / path.name)
         dropped[path.name] = time.time()
         time.sleep(0.25)
-    assert wait_for(lambda: stored(db) >= len(pool), 120), "latency run"
+    assert wait_until(lambda: stored(db) >= len(pool), 120, 0.05), "latency run"
     watch.stop()
     server.stop()
     with sqlite3.connect(db) as conn:

@@ -15,7 +15,7 @@ import numpy as np
 
 from evpm import chemistry
 from evpm.profiles import Profile
-from evpm.trips import Trip, load_trip
+from evpm.trips import Trip, read_trip
 
 # The reference design's 13 features, in its request order.
 REFERENCE_FEATURES = [
@@ -222,6 +222,11 @@ def sop_anchor(rows: Mapping[str, Sequence[float]]) -> np.ndarray:
     return np.where(np.isfinite(anchor) & (ratio > 0), np.clip(anchor, 0.1, 2.0), 1.0)
 
 
-def extract_file(path: Path | str, profile: Profile) -> dict[str, float]:
-    """Read, validate and extract one trip CSV."""
-    return extract(load_trip(path, profile))
+def extract_file(path: Path | str, profile: Profile | str | None = None, *,
+                 registry: Mapping[str, str] | None = None) -> dict[str, float]:
+    """Read, validate and extract one trip CSV.
+
+    Its vehicle and profile are `trip_identity`'s: `profile` when given (an explicit
+    override), else the registry's profile for the vehicle the file name or column names.
+    """
+    return extract(read_trip(path, registry=registry, profile=profile))

@@ -7,24 +7,34 @@ shows the same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from evpm.settings import Settings
+
 HEALTHY, MONITOR, PRIORITY = "Healthy", "Monitor", "Priority_Maintenance"
 STATUSES = (HEALTHY, MONITOR, PRIORITY)
 UNKNOWN_RATED_SOP_W = 50_000.0  # PRODUCT.md: rated SoP when the vehicle's profile is unknown
+END_OF_LIFE_SOH = 0.80  # the usual end of an EV battery's first life: 80 % of rated capacity
+_DEFAULTS = Settings()  # the score thresholds' defaults are the settings' (EVPM_*_SCORE)
 
 
 @dataclass(frozen=True)
 class StatusRules:
     """Score thresholds (configurable) and the SoH floors that override the score."""
 
-    priority_score: float = 0.8
-    monitor_score: float = 0.5
-    never_healthy_at_or_below_soh: float = 0.80
+    priority_score: float = _DEFAULTS.priority_score
+    monitor_score: float = _DEFAULTS.monitor_score
+    # A battery at or past end of life is never called Healthy, whatever its score.
+    never_healthy_at_or_below_soh: float = END_OF_LIFE_SOH
     priority_at_or_below_soh: float = 0.70
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StatusRules:
+        """The rules a deployment configured (EVPM_PRIORITY_SCORE, EVPM_MONITOR_SCORE)."""
+        return cls(priority_score=settings.priority_score, monitor_score=settings.monitor_score)
 
 
 def health_score(soh: float, sop_w: float, rated_sop_w: float) -> float:
@@ -32,21 +42,18 @@ def health_score(soh: float, sop_w: float, rated_sop_w: float) -> float:
     return (1.0 - soh) + (1.0 - sop_w / rated_sop_w)
 
 
-def status_for(soh: float, score: float, rules: StatusRules = StatusRules()) -> str:
-    """Maintenance status from the score, never Healthy ≤ 80 % SoH, Priority ≤ 70 %."""
-    if score >= rules.priority_score or soh <= rules.priority_at_or_below_soh:
-        return PRIORITY
-    if score >= rules.monitor_score or soh <= rules.never_healthy_at_or_below_soh:
-        return MONITOR
-    return HEALTHY
-
-
 def statuses_for(soh: np.ndarray, score: np.ndarray,
                  rules: StatusRules = StatusRules()) -> list[str]:
-    """`status_for` over arrays (the API's batches)."""
+    """Maintenance status per row from the score; never Healthy at or below end of life,
+    Priority at or below 70 % SoH (whatever the score)."""
     priority = (score >= rules.priority_score) | (soh <= rules.priority_at_or_below_soh)
     monitor = (score >= rules.monitor_score) | (soh <= rules.never_healthy_at_or_below_soh)
     return np.where(priority, PRIORITY, np.where(monitor, MONITOR, HEALTHY)).tolist()
+
+
+def status_for(soh: float, score: float, rules: StatusRules = StatusRules()) -> str:
+    """`statuses_for` for one prediction (the same rule: there is only one)."""
+    return statuses_for(np.array([soh]), np.array([score]), rules)[0]
 
 
 RECENT_TRIPS = 10
@@ -89,7 +96,25 @@ def vehicle_soh(
     return float(y[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
 
 
-END_OF_LIFE_SOH = 0.80
+def soc_window(features: Mapping[str, float | None] | None) -> float:
+    """The SOC window a trip covered, from its stored features (`soc_window`, else `dod` / 100;
+    NaN when neither): the weight of the trip in the robust SoH."""
+    features = features or {}
+    if features.get("soc_window") is not None:
+        return features["soc_window"]
+    if features.get("dod") is not None:
+        return features["dod"] / 100.0
+    return math.nan
+
+
+def robust_soh(days: Sequence[float], soh: Sequence[float],
+               features: Sequence[Mapping[str, float | None] | None]) -> float:
+    """`vehicle_soh` of a vehicle's trips (oldest first), each weighted by the SOC window its
+    features say it covered: what /vehicles and the dashboard show (NaN without trips)."""
+    # Only the trips vehicle_soh reads (it aligns the weights with the days from the end).
+    return vehicle_soh(days, soh, [soc_window(f) for f in features[-RECENT_TRIPS:]])
+
+
 FORECAST_HORIZON_DAYS = 30.0
 FORECAST_MAX_YEARS = 10.0
 

@@ -13,6 +13,9 @@ is not stored twice. A watcher killed mid-file leaves its claims in processing/;
 to start (or any running one, every `RECOVER_EVERY_S`) finds the owner's lock free and puts them
 back in incoming/. No single file stops the watcher: a file that can be neither filed nor handed
 back stays in processing/ and is offered again later.
+
+One file → one request row is `evpm.trip_rows`; the HTTP client is `evpm.api_client`; moves
+that never overwrite are `evpm.files`. This module is the loop that ties them together.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import errno
 import fcntl
 import hashlib
 import heapq
-import http.client
 import json
 import logging
 import os
@@ -33,13 +35,12 @@ import socket
 import stat
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evpm.api_client import ApiClient, ApiRejectedError, ApiUnavailableError
 from evpm.errors import EvpmError
-from evpm.features import extract
 from evpm.files import (
     atomic_path,
     ensure_writable_dir,
@@ -48,8 +49,14 @@ from evpm.files import (
     rename_no_replace,
     shown,
 )
-from evpm.profiles import VEHICLE_ID_PATTERN, RegistryCache, profile_for_vehicle
-from evpm.trips import TripError, read_trip_table, validate_trip, vehicle_id_from_name
+from evpm.profiles import RegistryCache
+from evpm.settings import Settings
+from evpm.trip_rows import FileFailedError, trip_row
+
+__all__ = [
+    "Candidate", "Claims", "Folders", "PipelineMetrics", "Summary", "WatchOptions", "Watcher",
+    "entry_kind", "install_signal_handlers", "recover_orphans", "waiting_files",
+]
 
 log = logging.getLogger("evpm.pipeline")
 
@@ -59,40 +66,6 @@ BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 30.0
 NOT_CSV_MEMORY = 10_000  # names of ignored files already reported (bounded)
 REPORT_SUFFIX = ".error.json"
-
-
-class FileFailedError(EvpmError):
-    """A trip file that can never succeed: a reason code, a message, where it applies."""
-
-    def __init__(self, reason: str, message: str, *, column: str | None = None,
-                 row: int | None = None, details: list | None = None) -> None:
-        super().__init__(message)
-        self.reason, self.column, self.row, self.details = reason, column, row, details
-
-    @classmethod
-    def from_trip_error(cls, error: TripError) -> FileFailedError:
-        """The pipeline's form of a trip validation error."""
-        return cls(error.reason, str(error), column=error.column, row=error.row)
-
-    def as_dict(self) -> dict:
-        """What goes into `<name>.error.json` (besides the file and the time)."""
-        out: dict = {"reason": self.reason, "message": str(self)}
-        for name in ("column", "row", "details"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        return out
-
-
-class ApiUnavailableError(EvpmError):
-    """The API cannot take the request now (down, 5xx, misconfigured): retry later."""
-
-
-class ApiRejectedError(EvpmError):
-    """The API refused the request as invalid (4xx): details per field, `[i].field` in batches."""
-
-    def __init__(self, status: int, body: dict) -> None:
-        super().__init__(f"HTTP {status}: {body.get('error', '')}")
-        self.status, self.body = status, body
 
 
 # --- folders and claims ---------------------------------------------------------------------
@@ -275,112 +248,6 @@ def recover_orphans(folders: Folders, own: Path | None = None) -> int:
     return moved
 
 
-# --- one trip file → one request row --------------------------------------------------------
-
-def content_key(raw: bytes, vehicle_id: str) -> str:
-    """The idempotency key of a trip: `sha256:<vehicle_id>:<hex digest of its bytes>`.
-
-    The vehicle is part of the key: the same bytes sent for two vehicles are two trips (a
-    copied file, a test pattern), and must not be answered with the other vehicle's record.
-    A vehicle id is at most 64 of [A-Za-z0-9_-], so the key is at most 136 visible ASCII
-    characters (the API takes 200).
-    """
-    return f"sha256:{vehicle_id}:{hashlib.sha256(raw).hexdigest()}"
-
-
-def trip_row(path: Path, raw: bytes, registry: dict[str, str], name: str | None = None) -> dict:
-    """The /predict row for a trip file's bytes, or FileFailedError saying why there is none."""
-    name = name or path.name
-    try:
-        table = read_trip_table(raw)
-    except TripError as exc:
-        raise FileFailedError.from_trip_error(exc) from None
-    vehicle_id = vehicle_id_from_name(name)
-    if "vehicle_id" in table.columns:
-        ids = [v for v in table["vehicle_id"].dropna().str.strip().unique() if v]
-        if len(ids) > 1:
-            raise FileFailedError("several_vehicle_ids", f"vehicle_id column holds {len(ids)} "
-                              "different vehicles; one file is one vehicle's trip",
-                              column="vehicle_id")
-        vehicle_id = ids[0] if ids else vehicle_id
-    if vehicle_id is None:
-        raise FileFailedError("no_vehicle_id", "no vehicle id: name the file "
-                          "tripdata.<VEHICLE_ID>.csv or add a vehicle_id column")
-    if not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
-        raise FileFailedError("invalid_vehicle_id", f"vehicle id {vehicle_id!r} is not allowed: "
-                              "use 1-64 letters, digits, '_' or '-', starting with a letter or "
-                              "digit")
-    profile = profile_for_vehicle(vehicle_id, registry)
-    try:
-        features = extract(validate_trip(table, profile, vehicle_id))
-    except TripError as exc:
-        raise FileFailedError.from_trip_error(exc) from None
-    row = {k: v for k, v in features.items() if v == v}  # NaN: a feature this trip lacks
-    # The name as stored is the one the logs show: control characters escaped (the API
-    # refuses them), and its end kept if long (the end says the vehicle and trip).
-    row.update(vehicle_id=vehicle_id, profile=profile.name,
-               idempotency_key=content_key(raw, vehicle_id), source_file=shown(name)[-255:])
-    return row
-
-
-# --- the API --------------------------------------------------------------------------------
-
-class ApiClient:
-    """POST /predict over one kept-alive HTTP connection."""
-
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EvpmError(f"API_URL {url!r} is not an http(s) URL, e.g. "
-                            "http://localhost:5000/predict")
-        self.url, self.parts, self.timeout_s = url, parts, timeout_s
-        self.path = parts.path or "/predict"
-        self.headers = {"Content-Type": "application/json"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            kind = http.client.HTTPSConnection if self.parts.scheme == "https" else \
-                http.client.HTTPConnection
-            self._conn = kind(self.parts.hostname, self.parts.port, timeout=self.timeout_s)
-        return self._conn
-
-    def predict(self, rows: list[dict]) -> list[dict]:
-        """The API's answers for `rows`, in order; else ApiUnavailableError / ApiRejectedError."""
-        body = json.dumps(rows).encode()
-        try:
-            conn = self._connection()
-            conn.request("POST", self.path, body, self.headers)
-            response = conn.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise ApiUnavailableError(f"API at {self.url} unreachable: {exc}") from None
-        status = response.status
-        try:
-            answer = json.loads(payload) if payload else None
-        except ValueError:
-            answer = None
-        if status == 200 and isinstance(answer, list) and len(answer) == len(rows):
-            return answer
-        details = answer if isinstance(answer, dict) else {"error": payload[:200].decode(
-            errors="replace")}
-        if status in (400, 413, 415, 422):
-            raise ApiRejectedError(status, details)
-        if status in (401, 403):
-            raise ApiUnavailableError(f"API refused the watcher's token (HTTP {status}): the API "
-                                      "and the watcher need the same EVPM_JWT_SECRET")
-        raise ApiUnavailableError(f"API answered HTTP {status}: {details.get('error', '')}")
-
-    def close(self) -> None:
-        """Drop the connection (the next call opens a new one)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
 # --- metrics --------------------------------------------------------------------------------
 
 class PipelineMetrics:
@@ -422,14 +289,24 @@ class PipelineMetrics:
 
 # --- the watcher ----------------------------------------------------------------------------
 
+_DEFAULTS = Settings()  # the defaults live in Settings only
+
+
 @dataclass
 class WatchOptions:
-    """How the watcher behaves."""
+    """How the watcher behaves (defaults: Settings')."""
 
-    poll_s: float = 2.0
-    settle_s: float = 0.5  # a file untouched this long is complete
-    batch_files: int = 50  # files claimed and sent per request
-    max_file_bytes: int = 50 * 1024 * 1024
+    poll_s: float = _DEFAULTS.poll_seconds
+    settle_s: float = _DEFAULTS.settle_seconds  # a file untouched this long is complete
+    batch_files: int = _DEFAULTS.watch_batch_files  # files claimed and sent per request
+    max_file_bytes: int = _DEFAULTS.max_trip_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WatchOptions:
+        """The options the settings (environment) ask for."""
+        return cls(poll_s=settings.poll_seconds, settle_s=settings.settle_seconds,
+                   batch_files=settings.watch_batch_files,
+                   max_file_bytes=settings.max_trip_bytes)
 
 
 @dataclass

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from evpm.batch import FEATURE_INDEX, feature_matrix
 from evpm.features import FEATURES, soh_anchor, sop_anchor
 from evpm.forest import SMALL_BATCH, CompiledForest
 from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
+from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
 from evpm.profiles import Profile
-from evpm.training import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
+from evpm.settings import Settings
 
 # A trip without a pack temperature is predicted with the temperature features missing.
 NO_TEMPERATURE = ("no temperature in this trip: predicted without the temperature features "
@@ -52,6 +54,21 @@ class PredictionColumns:
     contributions: list[list[dict] | None]
 
 
+_RATED_CAPACITY = FEATURE_INDEX["rated_capacity_ah"]
+
+
+def _with_rated_capacity(matrix: np.ndarray, profiles: Sequence[Profile | None], *,
+                         copy: bool = False) -> np.ndarray:
+    """The matrix with each known profile's cell capacity where `rated_capacity_ah` is absent
+    (on a copy with `copy`, and only when one is filled in)."""
+    capacity = np.array([p.cell_capacity_ah if p else np.nan for p in profiles])
+    absent = np.isnan(matrix[:, _RATED_CAPACITY]) & ~np.isnan(capacity)
+    if absent.any():
+        matrix = matrix.copy() if copy else matrix
+        matrix[absent, _RATED_CAPACITY] = capacity[absent]
+    return matrix
+
+
 class Predictor:
     """Both models and the model card, loaded once per process."""
 
@@ -68,7 +85,6 @@ class Predictor:
         self.ranges = {f["name"]: (f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None}
         self.forest = CompiledForest([self.soh_booster, self.sop_booster], FEATURES)
-        self._index = {name: i for i, name in enumerate(FEATURES)}
         self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
                              dtype=float)
         self._high = np.array([self.ranges.get(n, (np.nan, np.nan))[1] for n in FEATURES],
@@ -83,20 +99,14 @@ class Predictor:
         return cls(joblib.load(models_dir / SOH_MODEL_FILE),
                    joblib.load(models_dir / SOP_MODEL_FILE), card, rules)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Predictor:
+        """The models of `settings.models_dir`, judging status by the configured rules."""
+        return cls.load(settings.models_dir, StatusRules.from_settings(settings))
+
     def matrix(self, rows: Sequence[dict], profiles: Sequence[Profile | None]) -> np.ndarray:
         """Pre-process: feature rows (missing → NaN) in model order, profile facts filled in."""
-        matrix = np.full((len(rows), len(FEATURES)), np.nan)
-        index = self._index
-        for r, row in enumerate(rows):
-            for name, value in row.items():
-                i = index.get(name)
-                if i is not None and value is not None:
-                    matrix[r, i] = value
-        rated = self._index["rated_capacity_ah"]
-        for r, profile in enumerate(profiles):
-            if profile is not None and np.isnan(matrix[r, rated]):
-                matrix[r, rated] = profile.cell_capacity_ah
-        return matrix
+        return _with_rated_capacity(feature_matrix(rows), profiles)
 
     def _columns(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         return {name: matrix[:, i] for i, name in enumerate(FEATURES)}
@@ -124,12 +134,7 @@ class Predictor:
         absent `rated_capacity_ah` (on a copy).
         """
         warnings = self.matrix_warnings(matrix)
-        rated_column = self._index["rated_capacity_ah"]
-        capacity = np.array([p.cell_capacity_ah if p else np.nan for p in profiles])
-        absent = np.isnan(matrix[:, rated_column]) & ~np.isnan(capacity)
-        if absent.any():
-            matrix = matrix.copy()
-            matrix[absent, rated_column] = capacity[absent]
+        matrix = _with_rated_capacity(matrix, profiles, copy=True)
         columns = self._columns(matrix)
         margin = soh_anchor(columns)
         if len(matrix) <= SMALL_BATCH:
@@ -149,7 +154,7 @@ class Predictor:
 
     def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row: no temperature, and the features outside the models' training range."""
-        no_temperature = np.isnan(matrix[:, self._index["temperature_C_mean"]]).tolist()
+        no_temperature = np.isnan(matrix[:, FEATURE_INDEX["temperature_C_mean"]]).tolist()
         if len(matrix) == 1:  # one row: a plain loop is cheaper than numpy's set-up
             return [[NO_TEMPERATURE] * no_temperature[0] + [
                 self._warning(name, value) for name, value in zip(

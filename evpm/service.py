@@ -10,13 +10,13 @@ import datetime as dt
 import functools
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import orjson
 
-from evpm.api.schemas import ParsedBatch
-from evpm.health import vehicle_soh
+from evpm.batch import ParsedBatch
+from evpm.health import RECENT_TRIPS, robust_soh
 from evpm.predictor import Predictor
 from evpm.profiles import PROFILES, Profile, get_profile
 from evpm.storage import Record, Storage
@@ -72,16 +72,12 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         "warnings": [orjson.dumps(w).decode() if w else "[]" for w in warnings],
     }
     duplicates = storage.save_columns(columns, _same_request(batch, feature_dicts))
-    stamps = list(map(_iso, columns["timestamp"]))
-    out = [dict(zip(RESPONSE_FIELDS, values, strict=True)) for values in zip(
-        batch.vehicle_ids, result.soh, result.sop_w, result.scores, result.statuses,
-        columns["prediction_id"], stamps, columns["model_version"], warnings,
-        batch.source_files, profile_names, [False] * count, strict=True)]
+    out = prediction_objects({**columns, "warnings": warnings}, duplicate=[False] * count)
     for index, stored in duplicates.items():
         if isinstance(stored, int):
             out[index] = {**out[stored], "duplicate": True}
         else:
-            out[index] = {**record_json(stored), "duplicate": True}
+            [out[index]] = prediction_objects(record_columns([stored]), duplicate=[True])
     if explain:
         for body, contributions in zip(out, result.contributions, strict=True):
             body["explanation"] = contributions
@@ -120,64 +116,50 @@ def _iso(stamp: dt.datetime) -> str:
     return stamp.isoformat().replace("+00:00", "Z")
 
 
-RESPONSE_FIELDS = ("vehicle_id", "predicted_soh", "predicted_sop", "health_score", "status",
-                   "prediction_id", "timestamp", "model_version", "warnings", "source_file",
-                   "profile", "duplicate")
+# A prediction as the API shows it, fresh or stored: the reference design's fields first.
+PREDICTION_FIELDS = ("vehicle_id", "predicted_soh", "predicted_sop", "health_score", "status",
+                     "prediction_id", "timestamp", "model_version", "warnings", "source_file",
+                     "profile")
+_TIMESTAMP = PREDICTION_FIELDS.index("timestamp")
 
 
-def record_json(record: Record) -> dict:
-    """A stored prediction as the API shows it (reference fields first)."""
-    return {
-        "vehicle_id": record.vehicle_id,
-        "predicted_soh": record.predicted_soh,
-        "predicted_sop": record.predicted_sop,
-        "health_score": record.health_score,
-        "status": record.status,
-        "prediction_id": record.prediction_id,
-        "timestamp": _iso(record.timestamp),
-        "model_version": record.model_version,
-        "warnings": record.warnings or [],
-        "source_file": record.source_file,
-        "profile": record.profile,
-    }
+def prediction_objects(columns: Mapping[str, Sequence], **extra: Sequence) -> list[dict]:
+    """The API's prediction objects, one per row, from columns named as PREDICTION_FIELDS
+    (`timestamp`: aware datetimes; `warnings`: lists), then the `extra` columns.
+
+    The one shape of a prediction, made column-wise so a 10,000-row batch builds no other
+    object per row; a stored record goes through `record_columns`.
+    """
+    names = (*PREDICTION_FIELDS, *extra) if extra else PREDICTION_FIELDS
+    values = [columns[name] for name in PREDICTION_FIELDS]
+    values[_TIMESTAMP] = map(_iso, values[_TIMESTAMP])
+    return [dict(zip(names, row, strict=True))
+            for row in zip(*values, *extra.values(), strict=True)]
 
 
-def soc_window(features: dict | None) -> float | None:
-    """The SOC window a trip covered (weights it in the robust SoH), from its features."""
-    features = features or {}
-    if features.get("soc_window") is not None:
-        return features["soc_window"]
-    if features.get("dod") is not None:
-        return features["dod"] / 100.0
-    return None
+def record_columns(records: Sequence[Record]) -> dict[str, list]:
+    """Stored records as the columns `prediction_objects` takes."""
+    columns = {name: [getattr(r, name) for r in records] for name in PREDICTION_FIELDS}
+    columns["warnings"] = [w or [] for w in columns["warnings"]]
+    return columns
 
 
-def robust_soh(records: Sequence[Record]) -> float | None:
-    """The vehicle's robust SoH from its recent records (evpm.health.vehicle_soh)."""
-    if not records:
-        return None
-    days = [r.timestamp.timestamp() / 86400.0 for r in records]
-    windows = [soc_window(r.features) for r in records]
-    value = vehicle_soh(days, [r.predicted_soh for r in records],
-                        [w if w is not None else float("nan") for w in windows])
+def _robust_soh(records: Sequence[Record]) -> float | None:
+    """The vehicle's robust SoH from its recent records (None without a usable one)."""
+    value = robust_soh([r.timestamp.timestamp() / 86400.0 for r in records],
+                       [r.predicted_soh for r in records], [r.features for r in records])
     return None if value != value else value
 
 
-def fleet_snapshot(storage: Storage, recent: int = 10, *, after: str | None = None,
+def fleet_snapshot(storage: Storage, recent: int = RECENT_TRIPS, *, after: str | None = None,
                    limit: int | None = None) -> list[dict]:
     """Latest state per vehicle (a page of them: ids after `after`, at most `limit`).
 
     The robust SoH stands beside the latest per-trip prediction.
     """
-    out = []
-    pages = storage.recent_by_vehicle(recent, after=after, limit=limit)
-    for vehicle_id, records in sorted(pages.items()):
-        latest = records[-1]
-        out.append({
-            **record_json(latest),
-            "latest_predicted_soh": latest.predicted_soh,
-            "robust_soh": robust_soh(records),
-            "trips_in_estimate": len(records),
-            "vehicle_id": vehicle_id,
-        })
-    return out
+    pages = sorted(storage.recent_by_vehicle(recent, after=after, limit=limit).items())
+    latest = [records[-1] for _, records in pages]
+    return prediction_objects(
+        record_columns(latest), latest_predicted_soh=[r.predicted_soh for r in latest],
+        robust_soh=[_robust_soh(records) for _, records in pages],
+        trips_in_estimate=[len(records) for _, records in pages])

@@ -55,6 +55,10 @@ class Settings:
     settle_seconds: float = 0.5  # a trip file untouched this long is taken as complete
     max_trip_bytes: int = 50 * 1024 * 1024
     watch_metrics_port: int = 9101
+    watch_batch_files: int = 50  # files claimed and sent to the API per request
+    # The local run (`evpm up`): where the API and the dashboard listen
+    api_port: int = 5000
+    dashboard_port: int = 8501
     # The dashboard
     refresh_seconds: float = 60.0
     alert_soh_drop: float = 0.05  # a vehicle's SoH falling more than this in 7 days
@@ -84,6 +88,8 @@ class Settings:
             raise EvpmError("EVPM_POLL_SECONDS must be between 0 and 3600")
         if not 0 <= self.settle_seconds <= 3600:
             raise EvpmError("EVPM_SETTLE_SECONDS must be between 0 and 3600")
+        if not 1 <= self.watch_batch_files <= 1000:
+            raise EvpmError("EVPM_WATCH_BATCH_FILES must be between 1 and 1000")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +128,9 @@ class Settings:
             settle_seconds=number("EVPM_SETTLE_SECONDS", d.settle_seconds),
             max_trip_bytes=number("EVPM_MAX_TRIP_BYTES", d.max_trip_bytes, int),
             watch_metrics_port=number("EVPM_WATCH_METRICS_PORT", d.watch_metrics_port, int),
+            watch_batch_files=number("EVPM_WATCH_BATCH_FILES", d.watch_batch_files, int),
+            api_port=number("EVPM_API_PORT", d.api_port, int),
+            dashboard_port=number("EVPM_DASHBOARD_PORT", d.dashboard_port, int),
             refresh_seconds=number("EVPM_REFRESH_SECONDS", d.refresh_seconds),
             alert_soh_drop=number("EVPM_ALERT_SOH_DROP", d.alert_soh_drop),
             alert_fleet_drop=number("EVPM_ALERT_FLEET_DROP", d.alert_fleet_drop),

@@ -1,4 +1,5 @@
-"""The only code that touches the database: engine, tables, reads and writes.
+"""The only code that touches the database: engine, reads and writes (the tables are in
+evpm.schema, their migrations in evpm.schema_migrations).
 
 SQLite by default (WAL and a busy timeout, so several gunicorn workers can write), PostgreSQL
 when the URL says so. Writes are idempotent: a prediction carries a key (the trip file's content
@@ -17,63 +18,15 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from evpm.errors import EvpmError
+from evpm.schema import health_records, metadata, vehicles  # noqa: F401 — re-exported
 from evpm.settings import redact_url
-
-metadata = MetaData()
-
-# The reference design's health_records columns, plus traceability.
-health_records = Table(
-    "health_records",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("vehicle_id", String(64), nullable=False),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
-    Column("predicted_soh", Float, nullable=False),
-    Column("predicted_sop", Float, nullable=False),
-    Column("health_score", Float, nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("prediction_id", String(36), nullable=False),  # uuid4; no index: never searched
-    Column("model_version", String(32), nullable=False),
-    Column("idempotency_key", String(200), unique=True),
-    Column("source_file", String(255)),
-    Column("profile", String(40)),
-    Column("features", Text),  # JSON of the features the prediction used
-    Column("warnings", Text),  # JSON list
-    # A vehicle's records newest first, without a scan: history and the per-vehicle estimate.
-    Index("ix_health_records_vehicle_id_id", "vehicle_id", "id"),
-)
-
-vehicles = Table(
-    "vehicles",
-    metadata,
-    Column("vehicle_id", String(64), primary_key=True),
-    Column("profile", String(40)),
-    Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
-)
 
 KEY_RACE_RETRIES = 3
 MIN_FREE_BYTES = 1 << 20  # below this a write would fail mid-transaction: report it
@@ -158,6 +111,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _sqlite_read_pragmas(dbapi_connection, _record) -> None:
+    # A reader changes nothing in the file: journal_mode=WAL would rewrite its header (and
+    # fails on a read-only file). The busy timeout is per connection and writes nothing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of an SQLite URL; None for an in-memory database or any other URL."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite"):
+        return None
+    # As SQLAlchemy reads it ('%25' in the URL is '%' in the name): the file the engine opens.
+    path = make_url(url).database
+    return path if path and path != ":memory:" else None
+
+
 URL_HELP = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/name"
 
 
@@ -172,17 +144,31 @@ def engine_url(url: str) -> str:
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
-    """Engine for a database URL (SQLite file folders are created)."""
+    """Engine for a database URL (SQLite file folders are created unless read-only).
+
+    A read-only SQLite engine opens its file with mode=ro: it never creates a missing file
+    (connecting fails instead) and never writes to an existing one.
+    """
+    from sqlalchemy.engine import URL
     from sqlalchemy.exc import ArgumentError
 
     url = engine_url(url)
     try:
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:" and not read_only:
+            path = sqlite_path(url)
+            if path and read_only:
+                # An SQLite URI ("file:…?mode=ro"); the path quoted so that '?', '#' or '%'
+                # in a file name stay part of the name.
+                uri = URL.create("sqlite", database="file:" + quote(os.path.abspath(path)),
+                                 query={"mode": "ro", "uri": "true"})
+                engine = create_engine(uri, connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_read_pragmas)
+                return engine
+            if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_read_pragmas if read_only
+                         else _sqlite_pragmas)
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     except (ArgumentError, ValueError) as exc:
@@ -201,11 +187,11 @@ class Storage:
         self.engine = make_engine(url, read_only=read_only)
         self.read_only = read_only
         self.dialect = self.engine.dialect.name
-        path = url.split("///", 1)[-1] if self.dialect == "sqlite" else ""
+        path = sqlite_path(engine_url(url))
         # SQLite allows one writer; its busy handler polls with sleeps of 1-100 ms, which under
         # load costs more than the write. Writers of one file queue on an OS file lock instead,
         # woken the moment it is free.
-        self._lock_path = Path(path + ".writelock") if path and path != ":memory:" else None
+        self._lock_path = Path(path + ".writelock") if path else None
         self._thread_lock = threading.Lock()
         # Statements built once: building one costs more than running it on a hot path. The
         # record insert goes straight to the driver (executemany): for a 10,000-row batch,
@@ -231,9 +217,14 @@ class Storage:
 
     @contextlib.contextmanager
     def _writing(self):
+        with self.write_lock(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write_lock(self):
+        """Held: no other writer of this SQLite file, in any process (a no-op otherwise)."""
         if self._lock_path is None:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
             return
         # flock excludes other processes only: threads of one process share its lock file
         # (threaded gunicorn workers), so they queue on a thread lock first.
@@ -241,8 +232,7 @@ class Storage:
             lock = self._lock_file()
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                with self.engine.begin() as conn:
-                    yield conn
+                yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -255,43 +245,21 @@ class Storage:
             self._lock_pid = pid
         return self._lock_handle
 
-    def init(self, wait_s: float = 0.0) -> None:
-        """Create the tables if they do not exist; safe when several workers start at once.
+    def init(self, wait_s: float = 0.0) -> tuple[str | None, str]:
+        """Bring the schema to the newest migration; safe when several processes start at once.
 
+        An empty database gets the tables, one made before migrations existed (release
+        89c56b1) is adopted, a current one is left alone (evpm.schema_migrations.upgrade).
         `wait_s`: how long to keep retrying while the database does not accept connections
-        yet (a PostgreSQL container starting beside the API).
+        yet (a PostgreSQL container starting beside the API). Returns (revision before,
+        revision after).
         """
-        import time
+        from evpm.schema_migrations import upgrade_storage
 
-        from sqlalchemy.exc import DatabaseError, OperationalError
-
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                self._create_tables()
-                return
-            except OperationalError as exc:
-                # Only a database server can be "not up yet"; an SQLite file will not change.
-                if self.dialect == "sqlite" or time.monotonic() >= deadline:
-                    raise EvpmError(f"database {redact_url(self.url)} is not usable: "
-                                    f"{first_line(exc)}") from None
-                time.sleep(1.0)
-            except DatabaseError as exc:  # e.g. a file that is not an SQLite database
-                raise EvpmError(f"database {redact_url(self.url)} is not usable: "
-                                f"{first_line(exc)}") from None
-
-    def _create_tables(self) -> None:
-        from sqlalchemy.exc import DBAPIError
-
-        try:
-            # SQLite: under the write lock, so two workers never both see "no table" and
-            # both create it.
-            with self._writing() as conn:
-                metadata.create_all(conn)
-        except DBAPIError:
-            # PostgreSQL (no file lock): another process created them between the check and
-            # the CREATE; the check now finds them.
-            metadata.create_all(self.engine)
+        if self.read_only:
+            raise EvpmError(f"database {redact_url(self.url)} is opened read-only: its schema "
+                            "cannot be created or upgraded here")
+        return upgrade_storage(self, wait_s)
 
     def write_problem(self) -> str | None:
         """None if the database takes writes now, else why not (read-only, disk full, down)."""
@@ -482,6 +450,9 @@ class Storage:
         """True once the tables exist (a fresh deployment's database may not have them yet)."""
         from sqlalchemy import inspect
 
+        path = sqlite_path(engine_url(self.url))
+        if self.read_only and path and not Path(path).exists():
+            return False  # not created yet; a read-only engine cannot (and must not) connect
         return inspect(self.engine).has_table("health_records")
 
     # The dashboard's reads: every value as the driver returns it (timestamps as text), so that

@@ -29,14 +29,12 @@ from evpm.features import (
     soh_anchor,
     sop_anchor,
 )
-from evpm.health import vehicle_soh
+from evpm.health import robust_soh
+from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE  # also from here
 from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, get_profile
 from evpm.trips import TripError
 from evpm.twin.fleet import FleetSpec, simulate_fleet
 
-SOH_MODEL_FILE = "optimized_soh_xgb_model.joblib"
-SOP_MODEL_FILE = "sop_model_final.joblib"
-MODEL_CARD_FILE = "model_card.json"
 # Physics says capacity features can only raise SoH and resistance can only lower SoP.
 SOH_MONOTONE = {"capacity_ratio": 1, "discharge_capacity_ratio": 1}
 SOP_MONOTONE = {"r_dc_norm": -1, "r_dc_rated_ratio": -1, "r_dc_25c_ratio": -1}
@@ -69,7 +67,9 @@ def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
 def _extract_job(job: tuple[str, str]) -> dict:
     path, profile = job
     try:
-        return extract_file(path, get_profile(profile))
+        # The twin's profile is an explicit override in evpm.trips.trip_identity, the rule
+        # the pipeline and `evpm features` follow (vehicle id from the name, one id a file).
+        return extract_file(path, profile=profile)
     except TripError as exc:
         return {"error": exc.reason}
 
@@ -223,7 +223,9 @@ def evaluate(soh_model, sop_model, test: pd.DataFrame) -> dict:
     frame = test.assign(pred=soh_pred, day=pd.to_datetime(test["date"]).map(pd.Timestamp.toordinal))
     vehicle_errors = []
     for _, trips in frame.sort_values("date").groupby("vehicle_id"):
-        estimate = vehicle_soh(trips["day"], trips["pred"], trips["soc_window"])
+        # The estimate /vehicles and the dashboard show, weighted as they weight it.
+        estimate = robust_soh(trips["day"], trips["pred"],
+                              trips[["soc_window", "dod"]].to_dict("records"))
         vehicle_errors.append(abs(estimate - trips["soh_label"].iloc[-1]))
     wide = test["true_window"].to_numpy() >= 0.10
     wide |= test["discharge_capacity_ah"].notna().to_numpy()

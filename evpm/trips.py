@@ -2,11 +2,14 @@
 
 Every rejection is a `TripError` with a reason code, and the column and row where it applies,
 so the pipeline can write it into `failed/<name>.error.json` and the CLI as one line.
+Whose trip a file is, and so which profile reads it, is decided in one place:
+`trip_identity` (used by `read_trip`, hence by the pipeline, `evpm features` and training).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evpm.errors import EvpmError
-from evpm.profiles import Profile
+from evpm.profiles import VEHICLE_ID_PATTERN, Profile, get_profile, profile_for_vehicle
 
 REQUIRED_COLUMNS = ("time_s", "voltage_V", "current_A")
 OPTIONAL_COLUMNS = ("soc", "temperature_C", "speed_mps", "power_kw", "energy_kwh")
@@ -196,19 +199,69 @@ def validate_trip(table: pd.DataFrame, profile: Profile, vehicle_id: str | None 
                 temperature, vehicle_id)
 
 
-def load_trip(source: Path | str | bytes, profile: Profile) -> Trip:
-    """Read and validate a trip CSV for a profile."""
-    table = read_trip_table(source)
-    vehicle_id = None
-    if "vehicle_id" in table.columns:
-        ids = [v for v in table["vehicle_id"].dropna().str.strip().unique() if v]
-        vehicle_id = ids[0] if len(ids) == 1 else None
-    return validate_trip(table, profile, vehicle_id)
-
-
 def vehicle_id_from_name(name: str) -> str | None:
     """Vehicle id from `tripdata.<VEHICLE_ID>.csv` or `tripdata.<VEHICLE_ID>.<TRIP>.csv`."""
     parts = name.split(".")
     if len(parts) in (3, 4) and parts[0] == "tripdata" and parts[-1].lower() == "csv" and parts[1]:
         return parts[1]
     return None
+
+
+@dataclass(frozen=True)
+class TripIdentity:
+    """Whose trip a file is, and the profile that reads its pack-level columns."""
+
+    vehicle_id: str | None  # None only when the caller named the profile itself
+    profile: Profile
+
+
+def trip_identity(table: pd.DataFrame, name: str | None = None,
+                  registry: Mapping[str, str] | None = None,
+                  profile: Profile | str | None = None) -> TripIdentity:
+    """The one rule for a trip's vehicle id and profile.
+
+    The vehicle id is the file name's (`tripdata.<VEHICLE_ID>[.<TRIP>].csv`), unless a
+    `vehicle_id` column names one, which wins; a column naming several is `several_vehicle_ids`.
+    The profile is `profile` when given (an explicit override, e.g. training's known profile),
+    else the fleet registry's for the vehicle (the default profile for an unknown one). Without
+    an override a trip needs a vehicle id (`no_vehicle_id`); an id must be a safe name
+    (`invalid_vehicle_id`).
+    """
+    vehicle_id = vehicle_id_from_name(name) if name else None
+    if "vehicle_id" in table.columns:
+        ids = [v for v in table["vehicle_id"].dropna().str.strip().unique() if v]
+        if len(ids) > 1:
+            raise TripError("several_vehicle_ids", f"vehicle_id column holds {len(ids)} "
+                            "different vehicles; one file is one vehicle's trip",
+                            column="vehicle_id")
+        vehicle_id = ids[0] if ids else vehicle_id
+    if vehicle_id is None and profile is None:
+        raise TripError("no_vehicle_id", "no vehicle id: name the file "
+                        "tripdata.<VEHICLE_ID>.csv or add a vehicle_id column")
+    if vehicle_id is not None and not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
+        raise TripError("invalid_vehicle_id", f"vehicle id {vehicle_id!r} is not allowed: "
+                        "use 1-64 letters, digits, '_' or '-', starting with a letter or digit")
+    if profile is not None:
+        chosen = get_profile(profile) if isinstance(profile, str) else profile
+    else:
+        chosen = profile_for_vehicle(vehicle_id, registry or {})
+    return TripIdentity(vehicle_id, chosen)
+
+
+def read_trip(source: Path | str | bytes, *, name: str | None = None,
+              registry: Mapping[str, str] | None = None,
+              profile: Profile | str | None = None) -> Trip:
+    """Read a trip CSV, decide its vehicle and profile (`trip_identity`), validate it.
+
+    `name` is the file's name (default: the path's; bytes have none unless given).
+    """
+    if name is None and isinstance(source, (str, Path)):
+        name = Path(source).name
+    table = read_trip_table(source)
+    identity = trip_identity(table, name, registry, profile)
+    return validate_trip(table, identity.profile, identity.vehicle_id)
+
+
+def load_trip(source: Path | str | bytes, profile: Profile) -> Trip:
+    """Read and validate a trip CSV for a known profile (vehicle id as `trip_identity` finds it)."""
+    return read_trip(source, profile=profile)

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evpm.cli import seed_demo  # noqa: E402
+from evpm.demo import seed_demo  # noqa: E402
 from evpm.settings import Settings  # noqa: E402
 from tests.processes import ApiProcess, DashboardProcess, chromium  # noqa: E402
 

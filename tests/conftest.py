@@ -98,3 +98,22 @@ def app(settings, storage, predictor):
 def client(app):
     """A test client of the app."""
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """One real API server (gunicorn, SQLite, no auth) for a module's tests."""
+    from tests.processes import ApiProcess
+
+    server = ApiProcess(tmp_path_factory.mktemp("api")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """The watcher's four folders, created, on one file system."""
+    from evpm.pipeline import Folders
+
+    return Folders(tmp_path / "incoming", tmp_path / "processing", tmp_path / "archive",
+                   tmp_path / "failed").ensure()

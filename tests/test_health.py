@@ -4,21 +4,56 @@ import numpy as np
 import pytest
 
 from evpm.health import (
+    END_OF_LIFE_SOH,
     HEALTHY,
     MONITOR,
     PRIORITY,
+    StatusRules,
     health_score,
+    robust_soh,
+    soc_window,
     soh_forecast,
     status_for,
+    statuses_for,
+    vehicle_soh,
 )
+from evpm.settings import Settings
 
 
 def test_status_rules_follow_the_contract():
-    assert status_for(0.95, 0.2) == HEALTHY
-    assert status_for(0.95, 0.5) == MONITOR and status_for(0.95, 0.8) == PRIORITY
-    assert status_for(0.80, 0.1) == MONITOR  # never Healthy at or below 80 % SoH
-    assert status_for(0.70, 0.1) == PRIORITY  # Priority at or below 70 %
+    soh = np.array([0.95, 0.95, 0.95, 0.80, 0.70, 0.81])
+    score = np.array([0.2, 0.5, 0.8, 0.1, 0.1, 0.1])
+    assert statuses_for(soh, score) == [
+        HEALTHY, MONITOR, PRIORITY,
+        MONITOR,  # never Healthy at or below end of life (80 % SoH)
+        PRIORITY,  # Priority at or below 70 %
+        HEALTHY]
+    assert END_OF_LIFE_SOH == 0.80
+    # One rule: the single-prediction form is the vectorised one.
+    assert [status_for(s, c) for s, c in zip(soh, score, strict=True)] == \
+        statuses_for(soh, score)
     assert health_score(1.0, 50_000, 50_000) == 0.0
+
+
+def test_status_rules_come_from_the_settings():
+    assert StatusRules() == StatusRules.from_settings(Settings())  # defaults in one place
+    rules = StatusRules.from_settings(Settings(priority_score=0.4, monitor_score=0.2))
+    assert (rules.priority_score, rules.monitor_score) == (0.4, 0.2)
+    assert statuses_for(np.array([0.95] * 3), np.array([0.1, 0.25, 0.45]), rules) == \
+        [HEALTHY, MONITOR, PRIORITY]
+    assert status_for(0.95, 0.25, rules) == MONITOR
+
+
+def test_robust_soh_weights_trips_by_their_soc_window():
+    assert soc_window({"soc_window": 0.3, "dod": 90.0}) == 0.3
+    assert soc_window({"dod": 45.0}) == 0.45
+    assert np.isnan(soc_window({})) and np.isnan(soc_window(None))
+    days, soh = [0.0, 1.0, 2.0], [0.90, 0.70, 0.91]
+    # The short hop (1 % window) barely counts against the two wide trips.
+    features = [{"soc_window": 0.6}, {"soc_window": 0.01}, {"dod": 60.0}]
+    assert robust_soh(days, soh, features) == vehicle_soh(days, soh, [0.6, 0.01, 0.6])
+    assert robust_soh(days, soh, features) >= 0.90
+    assert np.isnan(robust_soh([], [], []))
 
 
 def test_forecast_says_so_with_too_little_history():

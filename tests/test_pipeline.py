@@ -14,18 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from evpm.pipeline import (
-    ApiClient,
-    ApiRejectedError,
-    ApiUnavailableError,
-    Folders,
-    Watcher,
-    WatchOptions,
-    move_into,
-    recover_orphans,
-    rename_no_replace,
-    waiting_files,
-)
+from evpm.api_client import ApiClient, ApiRejectedError, ApiUnavailableError
+from evpm.files import move_into, rename_no_replace
+from evpm.pipeline import Folders, Watcher, WatchOptions, recover_orphans, waiting_files
 from evpm.profiles import RegistryCache
 from evpm.storage import Storage
 from tests.processes import REPO, ApiProcess, free_port, wait_until
@@ -43,20 +34,6 @@ def with_vehicle_column(raw: bytes, vehicle: str) -> bytes:
     lines = raw.decode().splitlines()
     return ("\n".join([f"vehicle_id,{lines[0]}"] + [f"{vehicle},{line}" for line in lines[1:]])
             + "\n").encode()
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """One real API server (gunicorn) for this module's tests."""
-    server = ApiProcess(tmp_path_factory.mktemp("api")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def folders(tmp_path) -> Folders:
-    return Folders(tmp_path / "incoming", tmp_path / "processing", tmp_path / "archive",
-                   tmp_path / "failed").ensure()
 
 
 def make_watcher(folders: Folders, url: str, **options) -> Watcher:
@@ -324,8 +301,9 @@ def test_a_row_the_api_refuses_fails_alone(folders, api, monkeypatch):
     # Features the API calls physically impossible (a cell voltage of 9 V through a
     # one-cell profile would not pass the trip checks; so shift one feature on its way out).
     import evpm.pipeline as pipeline
+    import evpm.trip_rows as trip_rows
 
-    real = pipeline.trip_row
+    real = trip_rows.trip_row  # patched below where the watcher looks it up
 
     def shifted(path, raw, registry, name=None):
         row = real(path, raw, registry, name)
@@ -372,8 +350,9 @@ def test_a_file_that_keeps_growing_is_not_taken(folders, api):
 def test_an_unexpected_error_on_one_file_fails_that_file_not_the_pipeline(folders, api,
                                                                           monkeypatch):
     import evpm.pipeline as pipeline
+    import evpm.trip_rows as trip_rows
 
-    real = pipeline.trip_row
+    real = trip_rows.trip_row  # patched below where the watcher looks it up
 
     def fragile(path, raw, registry, name=None):
         if "ODD" in (name or path.name):

@@ -15,12 +15,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import evpm.pipeline as pipeline
+import evpm.trip_rows as trip_rows
 from evpm.files import NAME_MAX, move_into
-from evpm.pipeline import Folders, Summary, Watcher, content_key
+from evpm.pipeline import Folders
 from evpm.storage import Storage
+from evpm.trip_rows import content_key
 from tests.processes import ApiProcess, wait_until
 from tests.test_pipeline import (
     HEADER,
@@ -35,20 +36,6 @@ from tests.test_pipeline import (
 )
 
 LINES = TRIP.splitlines(keepends=True)
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """One real API server (gunicorn) for this module's tests."""
-    server = ApiProcess(tmp_path_factory.mktemp("api")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def folders(tmp_path) -> Folders:
-    return Folders(tmp_path / "incoming", tmp_path / "processing", tmp_path / "archive",
-                   tmp_path / "failed").ensure()
 
 
 def storage(server: ApiProcess) -> Storage:
@@ -220,7 +207,7 @@ def test_a_file_that_grows_after_its_prediction_is_requeued_and_stored_whole(fol
 
 def test_a_file_that_grows_before_it_is_sent_is_not_sent(folders, api, monkeypatch):
     path = drop(folders, "tripdata.GROW3.csv", HALF)
-    real = pipeline.trip_row
+    real = trip_rows.trip_row  # patched below where the watcher looks it up
     grown = []
 
     def read_then_append(claimed, raw, registry, name=None):
@@ -268,32 +255,6 @@ def test_a_writer_appending_every_0_7_s_never_has_a_partial_trip_archived(folder
     assert archived_file.read_bytes() == TRIP
     keys = {r.idempotency_key for r in storage(api).history("GROW4")}
     assert keys == {content_key(TRIP, "GROW4")}  # only the whole trip was ever sent
-
-
-def test_settle_seconds_come_from_the_environment_or_the_option(tmp_path, monkeypatch):
-    from evpm.cli import app
-
-    seen: list[float] = []
-
-    def fake_run(self: Watcher, *, once: bool = False) -> Summary:
-        seen.append(self.options.settle_s)
-        return Summary()
-
-    monkeypatch.setattr(pipeline.Watcher, "run", fake_run)
-    monkeypatch.setattr(pipeline, "install_signal_handlers", lambda watcher: None)
-    folder_args = [arg for name in ("incoming", "processing", "archive", "failed")
-                   for arg in (f"--{name}", str(tmp_path / name))]
-    base = ["watch", *folder_args, "--metrics-port", "0", "--once",
-            "--api-url", "http://127.0.0.1:9/predict"]
-    runner = CliRunner()
-    env = {"EVPM_SETTLE_SECONDS": "3.5", "EVPM_JWT_SECRET": "",
-           "EVPM_REGISTRY": str(tmp_path / "fleet_registry.csv")}
-    for extra in ([], ["--settle-seconds", "1.25"], ["--settle", "0.2"]):
-        result = runner.invoke(app, base + extra, env=env)
-        assert result.exit_code == 0, result.output
-    bad = runner.invoke(app, [*base, "--settle-seconds", "-1"], env=env)
-    assert bad.exit_code == 2 and "settle" in bad.output
-    assert seen == [3.5, 1.25, 0.2]
 
 
 # --- 4. things that are not regular files; names that are not one line ----------------------

@@ -7,15 +7,17 @@ import pytest
 
 from evpm.features import FEATURES, extract_file
 from evpm.health import (
+    HEALTHY,
     MONITOR,
     PRIORITY,
     STATUSES,
     UNKNOWN_RATED_SOP_W,
     StatusRules,
     health_score,
-    status_for,
 )
+from evpm.predictor import Predictor
 from evpm.profiles import get_profile
+from evpm.settings import Settings
 
 REFERENCE_REQUEST = {
     "vehicle_id": "V001", "discharge_time_s": 3245.8, "voltage_drop_time_s": 1820.3,
@@ -70,13 +72,23 @@ def test_batch_keeps_order(predictor, repo):
     assert [b.predicted_soh for b in batch] == pytest.approx([s.predicted_soh for s in single])
 
 
-def test_status_rules_and_soh_floors():
-    assert status_for(0.95, 0.1) == "Healthy"
-    assert status_for(0.95, 0.5) == MONITOR
-    assert status_for(0.95, 0.8) == PRIORITY
-    assert status_for(0.80, 0.2) == MONITOR  # never Healthy at or below 80 %
-    assert status_for(0.70, 0.3) == PRIORITY  # Priority at or below 70 %
-    assert status_for(0.95, 0.45, StatusRules(monitor_score=0.4)) == MONITOR
+def test_predictor_from_settings_honours_the_configured_status_thresholds(predictor, repo):
+    """EVPM_PRIORITY_SCORE / EVPM_MONITOR_SCORE reach every predictor built from settings."""
+    cases = ["TC05", "TC02", "TC06"]  # SoH above 80 %; health scores ~0.17, ~0.25, ~0.42
+    rows, profiles = [], []
+    for case in cases:
+        entry = next(e for e in json.loads((repo / "test_cases" / "index.json").read_text())
+                     if e["file"] == f"tripdata.{case}.csv")
+        profiles.append(get_profile(entry["profile"]))
+        rows.append(extract_file(repo / "test_cases" / entry["file"], profiles[-1]))
+    assert [p.status for p in predictor.predict(rows, profiles)] == [HEALTHY] * 3
+    strict = Predictor.from_settings(Settings(models_dir=repo / "models", priority_score=0.4,
+                                              monitor_score=0.2))
+    assert strict.rules == StatusRules(priority_score=0.4, monitor_score=0.2)
+    assert [p.status for p in strict.predict(rows, profiles)] == [HEALTHY, MONITOR, PRIORITY]
+    assert [strict.predict([row], [profile])[0].status  # one row: the API's small path
+            for row, profile in zip(rows, profiles, strict=True)] == [HEALTHY, MONITOR, PRIORITY]
+    assert Predictor.from_settings(Settings(models_dir=repo / "models")).rules == StatusRules()
 
 
 def test_physics_features_make_predictions_better(predictor, repo):
@@ -96,3 +108,23 @@ def test_physics_features_make_predictions_better(predictor, repo):
 
 
 REFERENCE_FEATURES_SET = set(REFERENCE_REQUEST) - {"vehicle_id"}
+
+
+def test_one_feature_matrix_for_rows_and_columns():
+    """Row by row (single requests, stored features) and column by column (batches) agree."""
+    from evpm.batch import NotNumbersError, feature_matrix
+
+    rows = [dict(REFERENCE_REQUEST, dod=10.0 + i, soc_window=None if i % 2 else 0.3)
+            for i in range(5)]
+    by_row = feature_matrix(rows)
+    assert by_row.shape == (5, len(FEATURES))
+    assert np.isnan(by_row[1, FEATURES.index("soc_window")])  # None: absent
+    assert by_row[0, FEATURES.index("soc_window")] == 0.3
+    assert np.isnan(by_row[:, FEATURES.index("r_dc_ohm")]).all()  # never sent
+    names = [n for n in REFERENCE_REQUEST if n in FEATURES]
+    by_column = feature_matrix(rows, names)
+    assert np.array_equal(by_column[:, [FEATURES.index(n) for n in names]],
+                          by_row[:, [FEATURES.index(n) for n in names]])
+    for bad in (True, "3.7", None, 10**400):
+        with pytest.raises(NotNumbersError):  # never converted: the caller names the problem
+            feature_matrix([dict(REFERENCE_REQUEST, dod=bad)], names)

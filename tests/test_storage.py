@@ -97,31 +97,6 @@ def test_prediction_ids_are_unique_version_4_uuids():
         assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
 
 
-def _init_many(url: str, barrier) -> None:
-    from evpm.storage import Storage
-
-    storage = Storage(url)
-    barrier.wait()
-    storage.init()
-
-
-def test_workers_starting_together_create_the_tables_once(storage):
-    # gunicorn starts its workers at the same moment; each creates the tables if missing.
-    from evpm.storage import metadata
-
-    metadata.drop_all(storage.engine)
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(4)
-    workers = [context.Process(target=_init_many, args=(storage.url, barrier))
-               for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert [w.exitcode for w in workers] == [0] * 4
-    assert storage.count() == 0
-
-
 def test_a_key_committed_between_look_up_and_insert_is_answered_not_raised(storage,
                                                                            monkeypatch):
     """The race of parallel requests (API replicas): the look-up missed a key that another

@@ -2,8 +2,16 @@
 
 import pytest
 
-from evpm.profiles import get_profile
-from evpm.trips import InsufficientDataError, TripError, load_trip, vehicle_id_from_name
+from evpm.profiles import DEFAULT_PROFILE, get_profile
+from evpm.trips import (
+    InsufficientDataError,
+    TripError,
+    load_trip,
+    read_trip,
+    read_trip_table,
+    trip_identity,
+    vehicle_id_from_name,
+)
 
 ZOE = get_profile("renault-zoe-ze50")
 LAB = get_profile("lab-18650-2ah")
@@ -84,3 +92,59 @@ def test_insufficient_data_is_its_own_type():
     ("trip.csv", None), ("tripdata..csv", None), ("data.V1.csv", None)])
 def test_vehicle_id_from_file_name(name, vehicle):
     assert vehicle_id_from_name(name) == vehicle
+
+
+# --- whose trip it is: one rule (trip_identity) for the pipeline, `evpm features`, training ----
+
+REGISTRY = {"LEAF1": "nissan-leaf-30"}
+
+
+def with_column(text: str, *ids: str) -> bytes:
+    """The trip with a vehicle_id column cycling through `ids`."""
+    lines = text.splitlines()
+    return ("\n".join([f"vehicle_id,{lines[0]}"] + [f"{ids[k % len(ids)]},{line}"
+                                                   for k, line in enumerate(lines[1:])])
+            + "\n").encode()
+
+
+@pytest.mark.parametrize(("name", "raw", "vehicle", "profile"), [
+    ("tripdata.LEAF1.csv", csv_text().encode(), "LEAF1", "nissan-leaf-30"),
+    ("tripdata.ZZZ.csv", with_column(csv_text(), "LEAF1"), "LEAF1", "nissan-leaf-30"),
+    ("anything.csv", with_column(csv_text(), "LEAF1"), "LEAF1", "nissan-leaf-30"),
+    ("tripdata.NEW9.csv", csv_text().encode(), "NEW9", DEFAULT_PROFILE),
+    ("tripdata.LEAF1.csv", with_column(csv_text(), " "), "LEAF1", "nissan-leaf-30"),
+], ids=["file name", "column beats the name", "column only", "unknown vehicle: default",
+        "blank column: the name"])
+def test_the_vehicle_comes_from_the_column_else_the_name_and_its_profile_from_the_registry(
+        name, raw, vehicle, profile):
+    identity = trip_identity(read_trip_table(raw), name, REGISTRY)
+    assert (identity.vehicle_id, identity.profile.name) == (vehicle, profile)
+    trip = read_trip(raw, name=name, registry=REGISTRY)
+    assert (trip.vehicle_id, trip.profile.name) == (vehicle, profile)
+
+
+def test_an_explicit_profile_wins_and_needs_no_vehicle():
+    identity = trip_identity(read_trip_table(csv_text().encode()), "tripdata.LEAF1.csv",
+                             REGISTRY, profile="renault-zoe-ze50")
+    assert (identity.vehicle_id, identity.profile.name) == ("LEAF1", "renault-zoe-ze50")
+    nameless = trip_identity(read_trip_table(csv_text().encode()), None, profile=ZOE)
+    assert nameless.vehicle_id is None and nameless.profile is ZOE
+
+
+@pytest.mark.parametrize(("name", "raw", "reason"), [
+    ("tripdata.A1.csv", with_column(csv_text(), "A1", "B2"), "several_vehicle_ids"),
+    ("anything.csv", csv_text().encode(), "no_vehicle_id"),
+    ("anything.csv", with_column(csv_text(), "../etc"), "invalid_vehicle_id"),
+    ("tripdata.EV\x07X.csv", csv_text().encode(), "invalid_vehicle_id"),
+])
+def test_a_trip_of_no_one_or_of_several_vehicles_is_named(name, raw, reason):
+    with pytest.raises(TripError) as caught:
+        trip_identity(read_trip_table(raw), name, REGISTRY)
+    assert caught.value.reason == reason
+
+
+def test_several_vehicles_in_one_file_are_refused_with_a_known_profile_too():
+    # Training and `evpm features --profile` read trips this way: the same rule as the pipeline.
+    with pytest.raises(TripError) as caught:
+        load_trip(with_column(csv_text(), "A1", "B2"), ZOE)
+    assert caught.value.reason == "several_vehicle_ids" and caught.value.column == "vehicle_id"

@@ -1,8 +1,15 @@
-"""Bearer-token authentication: HS256 JWTs signed with EVPM_JWT_SECRET."""
+"""Bearer-token authentication: HS256 JWTs signed with EVPM_JWT_SECRET; `@public` views.
+
+Closed by default: with a secret set, every view of the API needs a valid token unless it is
+marked `@public` (the inverse of a per-view login_required), so a new view cannot be left
+open by forgetting a list.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 
 import jwt
 
@@ -11,6 +18,20 @@ from evpm.errors import EvpmError
 ALGORITHM = "HS256"
 MAX_TOKEN_DAYS = 365  # a token that never expires is a key that can never be taken back
 _LEEWAY = dt.timedelta(minutes=5)  # clocks of the minting and the checking machine differ
+_PUBLIC = "evpm_public"  # the attribute `public` sets on a view function
+
+View = TypeVar("View", bound=Callable)
+
+
+def public(view: View) -> View:
+    """Mark a view as open without a token (health checks, metrics, the API's contract)."""
+    setattr(view, _PUBLIC, True)
+    return view
+
+
+def is_public(view: Callable) -> bool:
+    """True for a view marked `@public`."""
+    return getattr(view, _PUBLIC, False)
 
 
 def mint_token(secret: str, subject: str = "integrator", days: float = 30.0) -> str:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from evpm import __version__
-from evpm.api.schemas import (
+from evpm.api.schemas import RANGES, REQUIRED
+from evpm.contract import (
     EARLIEST_TIMESTAMP,
+    HISTORY_LIMIT_MAX,
     IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_KEY_PATTERN,
     IDEMPOTENCY_KEY_RULE,
-    RANGES,
-    REQUIRED,
     SOURCE_FILE_MAX,
     VEHICLE_ID_RULE,
+    VEHICLES_PAGE_MAX,
 )
 from evpm.features import FEATURES
 from evpm.health import STATUSES
 from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
+from evpm.settings import Settings
 
-# The request contract's limits, from their one definition (evpm.api.schemas).
+# The request contract's limits, from their one definition (evpm.contract).
 VEHICLE_ID = {"type": "string", "pattern": f"^{VEHICLE_ID_PATTERN.pattern}$",
               "description": VEHICLE_ID_RULE}
 IDEMPOTENCY_KEY = {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
@@ -144,9 +146,11 @@ def _with_server_refusals(paths: dict) -> dict:
     return paths
 
 
-def document() -> dict:
-    """The whole OpenAPI document."""
+def document(settings: Settings | None = None) -> dict:
+    """The whole OpenAPI document, for a server with `settings` (default: the defaults)."""
     secured = [{"bearer": []}]
+    # The batch limit is a setting (EVPM_MAX_BATCH_ROWS): the server's own, read where it is.
+    max_rows = (settings or Settings()).max_batch_rows
     return {
         "openapi": "3.1.0",
         "info": {"title": "EV fleet battery health API", "version": __version__,
@@ -172,7 +176,7 @@ def document() -> dict:
                                     "key get one derived from this key and the row index"}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [{"$ref": "#/components/schemas/PredictRequest"},
-                              {"type": "array", "minItems": 1, "maxItems": 10000,
+                              {"type": "array", "minItems": 1, "maxItems": max_rows,
                                "items": {"$ref": "#/components/schemas/PredictRequest"}}]}}}},
                 "responses": {
                     "200": _json({"oneOf": [
@@ -186,8 +190,8 @@ def document() -> dict:
                 "security": secured,
                 "parameters": [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                 "maximum": 1000},
-                     "description": "vehicles per page (default 1000)"},
+                                                                 "maximum": VEHICLES_PAGE_MAX},
+                     "description": f"vehicles per page (default {VEHICLES_PAGE_MAX})"},
                     {"name": "cursor", "in": "query", "schema": VEHICLE_ID,
                      "description": "the X-Next-Cursor of the previous page"}],
                 "responses": {"200": {**_json({"type": "array", "items": {
@@ -206,7 +210,7 @@ def document() -> dict:
                     {"name": "vehicle_id", "in": "path", "required": True,
                      "schema": VEHICLE_ID},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                 "maximum": 100000}}],
+                                                                 "maximum": HISTORY_LIMIT_MAX}}],
                 "responses": {"200": _json({"type": "array", "items": {
                     "$ref": "#/components/schemas/Prediction"}}, "predictions"),
                     **_errors(401, 404, 422), **UNAVAILABLE}}},

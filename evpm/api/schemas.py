@@ -1,4 +1,4 @@
-"""Request validation and response shapes for /predict.
+"""Request validation for /predict: a request's rows → a `ParsedBatch`, or every problem.
 
 Every problem is reported as {"field": ..., "problem": ...}, all of them at once, so an
 integrator can fix a request in one go. Nothing here touches the models or the database.
@@ -9,10 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
+# The contract's limits and the parsed types are defined in evpm.contract and evpm.batch;
+# they stay importable from here, where the API's checks use them.
+from evpm.batch import (
+    FEATURE_INDEX,
+    NotNumbersError,
+    ParsedBatch,
+    ParsedRow,
+    feature_matrix,
+)
+from evpm.contract import (  # noqa: F401 — IDEMPOTENCY_KEY_MAX: re-exported
+    EARLIEST_TIMESTAMP,
+    FUTURE_TOLERANCE,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
+    SOURCE_FILE_MAX,
+    VEHICLE_ID_RULE,
+)
 from evpm.features import FEATURES, REFERENCE_FEATURES
 from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
 
@@ -40,35 +57,8 @@ TEMPERATURE_FEATURES = frozenset({"delta_T_C", "mean_max_temp", "temperature_C_m
 REQUIRED = frozenset(REFERENCE_FEATURES) - TEMPERATURE_FEATURES
 OPTIONAL_FEATURES = frozenset(FEATURES) - REQUIRED
 META_FIELDS = frozenset({"vehicle_id", "profile", "idempotency_key", "source_file", "timestamp"})
-
-# The request contract's limits, one definition each (OpenAPI and the checks below use them).
-VEHICLE_ID_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
-# Visible ASCII only: a key travels in an HTTP header, and keys the API derives for the rows
-# of a batch contain a space, so no client key can ever equal one of them.
-IDEMPOTENCY_KEY_MAX = 200
-IDEMPOTENCY_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}")
-IDEMPOTENCY_KEY_RULE = (f"1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters (no spaces or "
-                        "control characters)")
-SOURCE_FILE_MAX = 255
-# A trip's time must be one a fleet can have: not before 2000, not more than a day ahead
-# (clocks drift; a later time is a wrong clock, and would sort after every real trip).
-EARLIEST_TIMESTAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-FUTURE_TOLERANCE = dt.timedelta(days=1)
 # Integers beyond this are no physical quantity; converting them to float would overflow.
 _INT_LIMIT = 10**300
-
-
-@dataclass
-class ParsedRow:
-    """A valid request row: features, metadata and warnings about ignored fields."""
-
-    features: dict[str, float]
-    vehicle_id: str
-    profile: str | None = None
-    idempotency_key: str | None = None
-    source_file: str | None = None
-    timestamp: dt.datetime | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 def _number_problem(value: object) -> str | None:
@@ -206,52 +196,11 @@ def check_timestamp(value: object) -> tuple[dt.datetime | None, str | None]:
     return stamp, None
 
 
-_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
 _LOW = np.array([RANGES[name][0] for name in FEATURES])
 _HIGH = np.array([RANGES[name][1] for name in FEATURES])
-_NUMBER_TYPES = {int, float}
 _SIMPLE_META = frozenset({"vehicle_id", "idempotency_key", "source_file"})
 FAST_PATH_MIN_ROWS = 8
-
-
-@dataclass(slots=True)
-class ParsedBatch:
-    """Valid request rows column by column: what prediction and storage work on."""
-
-    vehicle_ids: list[str]
-    matrix: np.ndarray  # rows × FEATURES as sent (NaN = absent)
-    profiles: list[str | None]
-    idempotency_keys: list[str | None]
-    source_files: list[str | None]
-    timestamps: list[dt.datetime | None]
-    warnings: list[list[str]]
-    # The batch fast path: each row's request object, reduced to its features.
-    feature_items: list[dict] | None = None
-
-    def __len__(self) -> int:
-        return len(self.vehicle_ids)
-
-    @classmethod
-    def from_rows(cls, rows: list[ParsedRow]) -> ParsedBatch:
-        """A batch from rows validated one by one (absent or NaN features → NaN)."""
-        matrix = np.full((len(rows), len(FEATURES)), np.nan)
-        for r, row in enumerate(rows):
-            for name, value in row.features.items():
-                if value is not None:
-                    matrix[r, _FEATURE_INDEX[name]] = value
-        return cls([r.vehicle_id for r in rows], matrix, [r.profile for r in rows],
-                   [r.idempotency_key for r in rows], [r.source_file for r in rows],
-                   [r.timestamp for r in rows], [r.warnings for r in rows])
-
-    def feature_dicts(self) -> list[dict[str, float]]:
-        """Per row, the features it sent (as stored with its prediction)."""
-        if self.feature_items is not None:
-            return self.feature_items
-        return [{name: value for name, value in zip(FEATURES, values, strict=True)
-                 if value == value} for values in self.matrix.tolist()]
-
-
-_OPTIONAL_COLUMNS = np.array([_FEATURE_INDEX[name] for name in FEATURES
+_OPTIONAL_COLUMNS = np.array([FEATURE_INDEX[name] for name in FEATURES
                               if name in OPTIONAL_FEATURES])
 
 
@@ -288,20 +237,15 @@ def _parse_fast(items: list) -> ParsedBatch | None:
     keys = first.keys()
     if any(item.keys() != keys for item in items):
         return None  # rows with different fields: check one by one
-    names = [k for k in keys if k in _FEATURE_INDEX]
-    if not set(names) >= REQUIRED or any(k not in _FEATURE_INDEX and k not in _SIMPLE_META
+    names = [k for k in keys if k in FEATURE_INDEX]
+    if not set(names) >= REQUIRED or any(k not in FEATURE_INDEX and k not in _SIMPLE_META
                                          for k in keys):
         return None
-    matrix = np.full((len(items), len(FEATURES)), np.nan)
-    for name in names:
-        column = [item[name] for item in items]
-        if not set(map(type, column)) <= _NUMBER_TYPES:
-            return None
-        try:
-            matrix[:, _FEATURE_INDEX[name]] = column
-        except OverflowError:  # an integer too large for a float: named by the slow path
-            return None
-    present = matrix[:, [_FEATURE_INDEX[n] for n in names]]
+    try:
+        matrix = feature_matrix(items, names)
+    except NotNumbersError:  # null, text, a bool, a huge integer: named by the slow path
+        return None
+    present = matrix[:, [FEATURE_INDEX[n] for n in names]]
     if not np.isfinite(present).all():
         return None
     with np.errstate(invalid="ignore"):

@@ -35,12 +35,12 @@ from evpm.dashboard.fleet import (
     vehicle_table,
 )
 from evpm.dashboard.markup import message, plain
-from evpm.health import RECENT_TRIPS, STATUSES
+from evpm.health import END_OF_LIFE_SOH, HEALTHY, PRIORITY, RECENT_TRIPS, STATUSES
 from evpm.settings import Settings, redact_url
 
 st.set_page_config(page_title="EV fleet battery health", page_icon="🔋", layout="wide")
 settings = Settings.from_env()
-rules = AlertRules(settings.alert_soh_drop, settings.alert_fleet_drop, settings.stale_days)
+rules = AlertRules.from_settings(settings)
 STATUS_SCALE = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
 
 
@@ -97,13 +97,11 @@ def history(url: str, vehicle_id: str, period: int) -> pd.DataFrame:
 
 def contributions(vehicle: pd.Series) -> pd.DataFrame:
     """The latest prediction's top SoH contributions (TreeSHAP of the stored features)."""
-    from evpm.features import FEATURES
+    from evpm.batch import feature_matrix
     from evpm.profiles import PROFILES
 
     model = predictor(str(settings.models_dir))
-    features = vehicle["features"] or {}
-    matrix = np.array([[features.get(name, np.nan) if features.get(name) is not None
-                        else np.nan for name in FEATURES]], dtype=float)
+    matrix = feature_matrix([vehicle["features"] or {}])
     profile = PROFILES.get(vehicle["profile"])
     [top] = model.predict_matrix(matrix, [profile], explain=True, top=6).contributions
     return pd.DataFrame(top or [], columns=["feature", "value", "contribution"])
@@ -170,7 +168,7 @@ def fleet_view() -> None:
                  delta=None if change is None else
                  "no change in 7 days" if change == 0 else f"{change:+d} in 7 days",
                  delta_color="off" if not change else "inverse",
-                 help="Status Monitor or Priority_Maintenance.")
+                 help=f"Status {' or '.join(s for s in STATUSES if s != HEALTHY)}.")
 
     # Alerts.
     found = alerts(table, records, rules, api_problem(settings.api_url))
@@ -323,7 +321,8 @@ def drill_down(frame: pd.DataFrame, current: int) -> None:
             trend = alt.Chart(projection).mark_line(strokeDash=[6, 3]).encode(x="day:T",
                                                                               y="soh:Q")
             chart = chart + band + trend
-        eol = alt.Chart(pd.DataFrame({"y": [0.8]})).mark_rule(color="#d62728").encode(y="y:Q")
+        eol = alt.Chart(pd.DataFrame({"y": [END_OF_LIFE_SOH]})).mark_rule(
+            color=STATUS_COLOURS[PRIORITY]).encode(y="y:Q")
         st.altair_chart((chart + eol).properties(height=260, title="SoH and 30-day forecast"),
                         width="stretch")
         st.markdown(f"**Forecast:** {eol_text(forecast)}")

@@ -15,22 +15,41 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evpm.health import HEALTHY, PRIORITY, RECENT_TRIPS, SohForecast, soh_forecast, vehicle_soh
+from evpm.health import (
+    END_OF_LIFE_SOH,
+    FORECAST_MAX_YEARS,
+    HEALTHY,
+    PRIORITY,
+    RECENT_TRIPS,
+    STATUSES,
+    SohForecast,
+    robust_soh,
+    soh_forecast,
+)
 from evpm.profiles import PROFILES
-from evpm.service import soc_window
+from evpm.settings import Settings
 
 WEEK = pd.Timedelta(days=7)
 SECONDS_PER_DAY = 86_400.0
-STATUS_COLOURS = {"Healthy": "#2ca02c", "Monitor": "#ff7f0e", "Priority_Maintenance": "#d62728"}
+# In STATUSES' order (the legend's); zip's strict: a new status cannot go without a colour.
+STATUS_COLOURS = dict(zip(STATUSES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True))
+_DEFAULTS = Settings()  # the alert thresholds' defaults are the settings' (EVPM_ALERT_*, …)
 
 
 @dataclass(frozen=True)
 class AlertRules:
     """Thresholds of the alerts panel (from the settings)."""
 
-    soh_drop_7d: float = 0.05
-    fleet_drop_7d: float = 0.10
-    stale_days: float = 7.0
+    soh_drop_7d: float = _DEFAULTS.alert_soh_drop
+    fleet_drop_7d: float = _DEFAULTS.alert_fleet_drop
+    stale_days: float = _DEFAULTS.stale_days
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlertRules:
+        """The thresholds a deployment configured (EVPM_ALERT_SOH_DROP, EVPM_ALERT_FLEET_DROP,
+        EVPM_STALE_DAYS)."""
+        return cls(soh_drop_7d=settings.alert_soh_drop, fleet_drop_7d=settings.alert_fleet_drop,
+                   stale_days=settings.stale_days)
 
 
 @dataclass(frozen=True)
@@ -74,9 +93,8 @@ def vehicle_table(records: pd.DataFrame, features: dict[int, dict]) -> pd.DataFr
     robust, drops = [], []
     for start, end in zip(starts, ends, strict=True):
         recent = slice(max(start, end - RECENT_TRIPS), end)
-        windows = [soc_window(features.get(int(i))) for i in ids[recent]]
-        robust.append(vehicle_soh(days[recent], soh[recent],
-                                  [np.nan if w is None else w for w in windows]))
+        robust.append(robust_soh(days[recent], soh[recent],
+                                 [features.get(int(i)) for i in ids[recent]]))
         drops.append(_drop_7d(days[start:end], soh[start:end]))
     latest = records.iloc[ends - 1]
     table = pd.DataFrame({
@@ -159,7 +177,7 @@ def alerts(table: pd.DataFrame, records: pd.DataFrame, rules: AlertRules,
         out.append(Alert("error", "Model API unreachable", api_problem))
     priority = table[table["status"] == PRIORITY]["vehicle_id"].tolist()
     if priority:
-        out.append(Alert("error", f"{len(priority)} vehicle(s) in Priority_Maintenance",
+        out.append(Alert("error", f"{len(priority)} vehicle(s) in {PRIORITY}",
                          "Take off the road within 0-7 days: inspection and capacity test.",
                          priority))
     if not records.empty:
@@ -202,7 +220,8 @@ def vehicle_forecast(history: pd.DataFrame) -> tuple[SohForecast, pd.DataFrame |
     return forecast, points
 
 
-def eol_text(forecast: SohForecast, eol: float = 0.8, max_years: float = 10.0) -> str:
+def eol_text(forecast: SohForecast, eol: float = END_OF_LIFE_SOH,
+             max_years: float = FORECAST_MAX_YEARS) -> str:
     """The end-of-life line under the forecast chart."""
     if forecast.reason:
         return forecast.reason

@@ -4,9 +4,11 @@ from dataclasses import replace
 
 import jwt
 import pytest
+from flask import Blueprint
 
 from evpm.api.app import create_app
-from evpm.api.auth import mint_token
+from evpm.api.auth import mint_token, public
+from evpm.api.openapi import document
 from evpm.errors import EvpmError
 from evpm.settings import Settings
 from tests.api.helpers import REFERENCE_REQUEST
@@ -15,9 +17,55 @@ SECRET = "auth-test-secret-0123456789abcdefghij"
 
 
 @pytest.fixture
-def secured(settings, storage, predictor):
-    return create_app(replace(settings, jwt_secret=SECRET), predictor=predictor,
-                      storage=storage).test_client()
+def secured_app(settings, storage, predictor):
+    return create_app(replace(settings, jwt_secret=SECRET), predictor=predictor, storage=storage)
+
+
+@pytest.fixture
+def secured(secured_app):
+    return secured_app.test_client()
+
+
+PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json"}
+
+
+def test_every_view_but_the_public_ones_needs_a_token(secured_app):
+    """Closed by default: no list of protected views to forget a new one in."""
+    client = secured_app.test_client()
+    seen = set()
+    for rule in secured_app.url_map.iter_rules():
+        path = str(rule).replace("<vehicle_id>", "V1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            status = client.open(path, method=method, json=REFERENCE_REQUEST).status_code
+            assert (status != 401) == (str(rule) in PUBLIC_PATHS), (method, path, status)
+        seen.add(str(rule))
+    assert seen >= PUBLIC_PATHS | {"/predict", "/vehicles"}
+    # The document says the same: exactly the public operations need no bearer token.
+    paths = document()["paths"]
+    assert {p for p, item in paths.items() if not any("security" in op for op in item.values())} \
+        == PUBLIC_PATHS
+
+
+def test_a_new_view_is_closed_until_marked_public(settings, storage, predictor):
+    extra = Blueprint("extra", __name__)
+
+    @extra.get("/extra/closed")
+    def closed():
+        return "closed"
+
+    @extra.get("/extra/open")
+    @public
+    def opened():
+        return "open"
+
+    app = create_app(replace(settings, jwt_secret=SECRET), predictor=predictor, storage=storage)
+    app.register_blueprint(extra)  # as create_app registers the API's own views
+    client = app.test_client()
+    assert client.get("/extra/closed").status_code == 401
+    token = {"Authorization": f"Bearer {mint_token(SECRET, 'fleet-ops')}"}
+    assert client.get("/extra/closed", headers=token).get_data(as_text=True) == "closed"
+    assert client.get("/extra/open").get_data(as_text=True) == "open"
+    assert client.get("/no/such/path").status_code == 404  # no view: nothing to protect
 
 
 @pytest.mark.parametrize(("method", "path"), [("post", "/predict"), ("get", "/vehicles"),

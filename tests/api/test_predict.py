@@ -217,3 +217,21 @@ def test_metrics_count_a_resent_trip_once_and_only_range_warnings(client):
     assert any("unknown field" in w for w in body["warnings"])
     ranges = sum("training range" in w for w in body["warnings"])
     assert count("evpm_out_of_range_features_total") == warned + ranges
+
+
+def test_the_api_judges_status_by_the_configured_thresholds(settings, storage, client, repo):
+    """create_app loads its models with EVPM_PRIORITY_SCORE / EVPM_MONITOR_SCORE applied."""
+    from dataclasses import replace
+
+    from evpm.api.app import create_app
+    from evpm.features import extract_file
+    from evpm.profiles import get_profile
+
+    profile = "nissan-leaf-30"  # TC05: SoH ~0.95, health score ~0.17 (Healthy by default)
+    features = extract_file(repo / "test_cases" / "tripdata.TC05.csv", get_profile(profile))
+    trip = {**{name: value for name, value in features.items() if value == value},  # no NaN
+            "vehicle_id": "TC05", "profile": profile}
+    assert client.post("/predict", json=trip).get_json()["status"] == "Healthy"
+    strict = create_app(replace(settings, priority_score=0.12, monitor_score=0.05),
+                        storage=storage).test_client()
+    assert strict.post("/predict", json=trip).get_json()["status"] == "Priority_Maintenance"

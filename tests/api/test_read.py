@@ -18,6 +18,20 @@ def test_vehicles_shows_latest_state_and_robust_soh(client):
     assert r1["timestamp"].startswith("2026-05-05")
 
 
+def test_a_stored_prediction_reads_back_as_it_was_answered(client):
+    """One response shape: /predict's answer, a repeat's, history's and /vehicles' agree."""
+    sent = request(vehicle_id="S1", source_file="tripdata.S1.csv", profile="nissan-leaf-30",
+                   idempotency_key="s1-trip-1", colour="red")
+    fresh = client.post("/predict", json=sent).get_json()
+    assert fresh.pop("duplicate") is False and fresh["warnings"]
+    again = client.post("/predict", json=sent).get_json()
+    assert again.pop("duplicate") is True
+    [stored] = client.get("/vehicles/S1/history").get_json()
+    [vehicle] = client.get("/vehicles").get_json()
+    assert list(again.items()) == list(stored.items()) == list(fresh.items())  # order too
+    assert {k: vehicle[k] for k in fresh} == fresh
+
+
 def test_history_is_oldest_first_with_limit_and_404(client):
     for dod in (10.0, 20.0, 30.0):
         client.post("/predict", json=request(vehicle_id="H1", dod=dod))

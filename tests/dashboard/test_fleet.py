@@ -7,6 +7,7 @@ import pytest
 
 from evpm.dashboard.data import read_recent_features, read_records
 from evpm.dashboard.fleet import (
+    STATUS_COLOURS,
     AlertRules,
     alerts,
     eol_text,
@@ -15,7 +16,8 @@ from evpm.dashboard.fleet import (
     vehicle_forecast,
     vehicle_table,
 )
-from evpm.health import soh_forecast
+from evpm.health import STATUSES, soh_forecast
+from evpm.settings import Settings
 from evpm.storage import Record, Storage
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
@@ -90,6 +92,18 @@ def test_fleet_average_drop_alert():
     found = alerts(table, records, AlertRules(fleet_drop_7d=0.10), now=NOW)
     assert [a.title for a in found] == ["Fleet average SoH dropped"]
     assert alerts(table, records, AlertRules(fleet_drop_7d=0.2), now=NOW) == []
+    configured = AlertRules.from_settings(Settings(alert_fleet_drop=0.2))
+    assert alerts(table, records, configured, now=NOW) == []
+
+
+def test_alert_rules_come_from_the_settings():
+    assert AlertRules() == AlertRules.from_settings(Settings())  # defaults in one place
+    assert AlertRules.from_settings(Settings(alert_soh_drop=0.01, alert_fleet_drop=0.02,
+                                             stale_days=3.0)) == AlertRules(0.01, 0.02, 3.0)
+
+
+def test_status_colours_follow_the_status_names():
+    assert tuple(STATUS_COLOURS) == STATUSES
 
 
 def test_fleet_trend_is_daily(fleet):
