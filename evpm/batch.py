@@ -63,6 +63,10 @@ class ParsedRow:
     source_file: str | None = None
     timestamp: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    # The sender's profile for an unregistered vehicle (the pipeline's default) and its
+    # guess at the pack (`evpm.pack_inference`): used only when the profile is assumed.
+    assumed_profile: str | None = None
+    pack_guess: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +82,8 @@ class ParsedBatch:
     warnings: list[list[str]]
     # The batch fast path: each row's request object, reduced to its features.
     feature_items: list[dict] | None = None
+    assumed_profiles: list[str | None] | None = None  # None: no row sent one
+    pack_guesses: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.vehicle_ids)
@@ -88,7 +94,8 @@ class ParsedBatch:
         return cls([r.vehicle_id for r in rows], feature_matrix([r.features for r in rows]),
                    [r.profile for r in rows], [r.idempotency_key for r in rows],
                    [r.source_file for r in rows], [r.timestamp for r in rows],
-                   [r.warnings for r in rows])
+                   [r.warnings for r in rows], None,
+                   [r.assumed_profile for r in rows], [r.pack_guess for r in rows])
 
     def feature_dicts(self) -> list[dict[str, float]]:
         """Per row, the features it sent (as stored with its prediction)."""

@@ -27,6 +27,9 @@ OCV_TABLES: dict[str, np.ndarray] = {
     "lmo-nmc": np.array([3.00, 3.42, 3.52, 3.61, 3.68, 3.74, 3.79, 3.85, 3.92, 3.99, 4.07, 4.15]),
     # LFP on graphite: the long flat plateau that makes voltage-based SOC hard.
     "lfp": np.array([2.50, 3.05, 3.19, 3.24, 3.26, 3.28, 3.29, 3.30, 3.31, 3.32, 3.34, 3.45]),
+    # NCA (LiNiCoAlO2) on graphite, as in Panasonic NCR18650-type cells: lower than NMC through
+    # the middle, a steep tail below 10 %. Typical published C/20 OCV tables, rounded.
+    "nca": np.array([2.90, 3.30, 3.43, 3.52, 3.58, 3.63, 3.69, 3.77, 3.87, 3.97, 4.07, 4.19]),
     # 18650 lab cell (NASA PCoE cells), 4.2 V / 2.7 V.
     "lab": np.array([2.70, 3.32, 3.45, 3.55, 3.61, 3.66, 3.71, 3.77, 3.85, 3.94, 4.04, 4.19]),
 }

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from evpm import chemistry
 from evpm.profiles import Profile
-from evpm.trips import Trip, read_trip
+from evpm.trips import InsufficientDataError, Trip, read_trip
 
 # The reference design's 13 features, in its request order.
 REFERENCE_FEATURES = [
@@ -39,26 +40,66 @@ MAX_STEP_S = 15.0
 VOLTAGE_DROP_FRACTION = 0.10  # of the cell's voltage window, for voltage_drop_time_s
 MIN_WINDOW = 0.02  # capacity from coulomb counting needs at least 2 % of SOC
 CUTOFF_TOLERANCE_V = 0.02
+REST_ANCHOR_S = 60.0  # a rest this long after the work gives a relaxed end voltage
+MIN_SPAN_S = 30.0  # the work itself must last this long to say anything
+FULL_SOC = 0.97  # a start read at or above this is a full cell (OCV noise near the top)
+MEASURED_C_RATES = (0.45, 2.2)  # a capacity test at these mean rates reports its measurement
+# Charge given back above this share of the charge taken is a drive cycle, not a test (the
+# trapezoid of a short test at 10-s samples already differs from the sum by ~2 %).
+REGEN_SHARE = 0.05
 
 
-def _truncate_at_cutoff(trip: Trip) -> tuple[int, bool]:
-    """End of a lab discharge: one past the first sample at or below the cut-off voltage.
+@dataclass(frozen=True)
+class Span:
+    """Where the battery worked in a log, and what the rests around it say.
 
-    Only logs without SOC (lab cyclers) are discharges to a cut-off; on the road a BMS derates
-    power near the minimum voltage and the trip goes on. A log that ends within 20 mV of the
-    cut-off (sensor noise) has reached it too.
+    `start`..`end` (end exclusive) runs from the last rest sample before the first load (the
+    relaxed voltage the work starts from) to the end of the discharge; features are computed
+    over it, so a cycler's soak before a test and its rest after do not change them. A rest of
+    at least `REST_ANCHOR_S` after the last load gives `end_rest_voltage`, the relaxed voltage
+    the work ended at.
+    """
+
+    start: int
+    end: int
+    reached_cutoff: bool
+    starts_at_rest: bool
+    end_rest_voltage: float = math.nan
+
+
+def discharge_span(trip: Trip) -> Span:
+    """The span of a log the features describe (see `Span`).
+
+    A lab log (no SOC column) ends at the cut-off only where the loaded voltage stays at or
+    below it: a momentary dip under a current peak, after which the voltage recovers while the
+    load goes on, is not the end of the discharge (cold drive cycles dip many times). Logs that
+    go on under load below the profile's cut-off (cells cycled to a lower one) end where they
+    first crossed it for good. On the road (SOC logged) a BMS derates power near the minimum
+    voltage and the trip goes on: no cut-off there.
     """
     profile = trip.profile
-    if trip.soc is not None:
-        return len(trip.time_s), False
-    discharging = -trip.cell_current > DISCHARGE_C * profile.cell_capacity_ah
-    started = np.flatnonzero(discharging)
-    if len(started) == 0:
-        return len(trip.time_s), False
-    below = np.flatnonzero(trip.cell_voltage[started[0]:] <= profile.cell_v_min)
-    if len(below):
-        return int(started[0] + below[0]) + 1, True
-    return len(trip.time_s), bool(trip.cell_voltage[-1] <= profile.cell_v_min + CUTOFF_TOLERANCE_V)
+    rated = profile.cell_capacity_ah
+    current, voltage, time_s = trip.cell_current, trip.cell_voltage, trip.time_s
+    active = np.abs(current) >= REST_C * rated
+    working = np.flatnonzero(active)
+    if len(working) == 0:
+        return Span(0, len(time_s), False, True)
+    first, last = int(working[0]), int(working[-1])
+    start = first - 1 if first > 0 else 0
+    end = last + 1
+    reached = False
+    if trip.soc is None:
+        loaded = np.flatnonzero(-current[first:end] > DISCHARGE_C * rated) + first
+        above = loaded[voltage[loaded] > profile.cell_v_min]
+        after = loaded[loaded > above[-1]] if len(above) else loaded
+        if len(after):  # the load went on at or below the cut-off: the discharge ended there
+            end, reached = int(after[0]) + 1, True
+        elif len(loaded):  # a log that stops within sensor noise of the cut-off reached it
+            reached = bool(voltage[loaded[-1]] <= profile.cell_v_min + CUTOFF_TOLERANCE_V)
+    rest_voltage = math.nan
+    if last + 1 < len(time_s) and time_s[-1] - time_s[last] >= REST_ANCHOR_S:
+        rest_voltage = float(voltage[-1])
+    return Span(start, end, reached, first > 0, rest_voltage)
 
 
 def _dc_resistance(voltage: np.ndarray, discharge: np.ndarray, time_s: np.ndarray,
@@ -81,13 +122,18 @@ def extract(trip: Trip) -> dict[str, float]:
     """Compute every feature of one validated trip (NaN where a feature does not apply)."""
     profile: Profile = trip.profile
     rated = profile.cell_capacity_ah
-    end, reached_cutoff = _truncate_at_cutoff(trip)
-    t = trip.time_s[:end]
-    v = trip.cell_voltage[:end]
-    current = trip.cell_current[:end]
+    span = discharge_span(trip)
+    start, end = span.start, span.end
+    t = trip.time_s[start:end]
+    v = trip.cell_voltage[start:end]
+    current = trip.cell_current[start:end]
     discharge = -current
     dt = np.diff(t)
     duration = float(t[-1] - t[0])
+    if len(t) < 3 or duration < MIN_SPAN_S:
+        raise InsufficientDataError(
+            f"the discharge lasts {duration:.0f} s ({len(t)} samples) before the log reaches "
+            f"the cut-off for good; at least {MIN_SPAN_S:.0f} s are needed")
     step_discharging = discharge[1:] > DISCHARGE_C * rated
     discharging = discharge > DISCHARGE_C * rated
 
@@ -102,17 +148,22 @@ def extract(trip: Trip) -> dict[str, float]:
     at_rest = abs(current[0]) < REST_C * rated
     rest_voltage = float(v[0]) if at_rest else math.nan
     if trip.soc is not None:
-        soc = trip.soc[:end]
+        soc = trip.soc[start:end]
         soc_start, soc_end = float(soc[0]), float(soc[-1])
     else:
-        # No SOC column (lab logs): read the SOC off the OCV curve at the start and the end,
-        # adding back the IR drop of the load at the end (the cut-off is a loaded voltage).
+        # No SOC column (lab logs): read the SOC off the OCV curve where the cell is relaxed —
+        # a rest before the work, a rest after it — else off a loaded voltage with the IR drop
+        # of the load added back (the cut-off is a loaded voltage).
         r_est = r_dc if math.isfinite(r_dc) and r_dc > 0 else 0.0
         soc_start = float(chemistry.soc_from_ocv(profile.chemistry, v[0] + discharge[0] * r_est))
-        soc_end = float(chemistry.soc_from_ocv(profile.chemistry, v[-1] + discharge[-1] * r_est))
+        end_voltage = span.end_rest_voltage if math.isfinite(span.end_rest_voltage) \
+            and not span.reached_cutoff else v[-1] + discharge[-1] * r_est
+        soc_end = float(chemistry.soc_from_ocv(profile.chemistry, end_voltage))
     window = soc_start - soc_end
+    # A discharge to the cut-off from a partial start delivered the capacity above its start.
+    full_share = 1.0 if soc_start >= FULL_SOC else max(soc_start, MIN_WINDOW)
 
-    temp = None if trip.temperature_c is None else trip.temperature_c[:end]
+    temp = None if trip.temperature_c is None else trip.temperature_c[start:end]
     # Without a temperature log, 25 °C is assumed for the correction.
     r_dc_25c = _dc_resistance(v, discharge, t, rated, np.full_like(t, 25.0) if temp is None
                               else temp)
@@ -150,7 +201,8 @@ def extract(trip: Trip) -> dict[str, float]:
         "charge_ah": charge_ah,
         "soc_window": window,
         "capacity_ratio": charge_ah / (window * rated) if window >= MIN_WINDOW else math.nan,
-        "discharge_capacity_ratio": charge_ah / rated if reached_cutoff else math.nan,
+        "discharge_capacity_ratio": charge_ah / (rated * full_share) if span.reached_cutoff
+        else math.nan,
         "energy_wh": energy_wh,
         "r_dc_ohm": r_dc,
         "r_dc_norm": r_dc * rated,
@@ -206,6 +258,30 @@ def soh_anchor(rows: Mapping[str, Sequence[float]]) -> np.ndarray:
     for fallback in (_column(rows, "capacity_ratio", size), reference):
         anchor = np.where(np.isfinite(anchor), anchor, fallback)
     return np.where(np.isfinite(anchor), np.clip(anchor, 0.2, 1.3), DEFAULT_SOH_ANCHOR)
+
+
+def measured_soh(rows: Mapping[str, Sequence[float]]) -> np.ndarray:
+    """SoH where the trip itself is a capacity test, else NaN.
+
+    A discharge from full (`soc_start` ≥ FULL_SOC) to the cut-off at a rate near the standard
+    1 C (mean 0.45-2.2 C), discharging only, measures the capacity, the way a lab does and the
+    NASA labels are: its SoH is that measurement (`discharge_capacity_ratio`), not a model's
+    estimate of it — a correction learned on simulated cells can only add the simulation's
+    differences from the real one. Other trips (a C/20 test delivers 8 % more than 1 C, a drive
+    cycle touches the cut-off at a peak) are the model's.
+    """
+    size = _size(rows)
+    ratio = _column(rows, "discharge_capacity_ratio", size)
+    full = _column(rows, "soc_start", size) >= FULL_SOC
+    rate = _column(rows, "c_rate_mean", size)
+    near_standard = (rate >= MEASURED_C_RATES[0]) & (rate <= MEASURED_C_RATES[1])
+    # A capacity test only discharges; a drive cycle gives charge back (regen) and reaches the
+    # cut-off at a peak, before the capacity is out.
+    gross = -_column(rows, "avg_current", size) * _column(rows, "discharge_time_s", size) \
+        / 3600.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        no_regen = (gross - _column(rows, "charge_ah", size)) <= REGEN_SHARE * gross
+    return np.where(full & near_standard & no_regen & np.isfinite(ratio), ratio, np.nan)
 
 
 def sop_anchor(rows: Mapping[str, Sequence[float]]) -> np.ndarray:

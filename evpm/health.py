@@ -1,4 +1,5 @@
-"""Health score, maintenance status and the robust per-vehicle SoH (one definition each).
+"""Health score, maintenance status, confidence and the robust per-vehicle SoH (one
+definition each).
 
 Used by the predictor (per prediction), the API's /vehicles and the dashboard, so every view
 shows the same numbers.
@@ -54,6 +55,89 @@ def statuses_for(soh: np.ndarray, score: np.ndarray,
 def status_for(soh: float, score: float, rules: StatusRules = StatusRules()) -> str:
     """`statuses_for` for one prediction (the same rule: there is only one)."""
     return statuses_for(np.array([soh]), np.array([score]), rules)[0]
+
+
+# Where a prediction's profile came from: the caller named it, the fleet registry maps the
+# vehicle to it, or neither (the default profile, or none at all, is assumed).
+GIVEN, REGISTERED, ASSUMED = "given", "registered", "assumed"
+PROFILE_SOURCES = (GIVEN, REGISTERED, ASSUMED)
+
+
+def profile_source(named: str | None, registered: str | None) -> str:
+    """The one rule: `given` when the caller named a profile (`registered` if the fleet registry
+    maps the vehicle to that same one), else `registered` when the registry knows the vehicle,
+    else `assumed`."""
+    if named is not None:
+        return REGISTERED if named == registered else GIVEN
+    return REGISTERED if registered is not None else ASSUMED
+
+
+# How far one prediction can be trusted. The rule (one definition, `confidences`):
+#   low    the profile is assumed, or the trip's SOC window is under TINY_WINDOW (or unknown):
+#          a guessed pack or a short hop says little about capacity;
+#   medium no pack temperature, or a window under NARROW_WINDOW;
+#   high   otherwise.
+HIGH, MEDIUM, LOW = "high", "medium", "low"
+CONFIDENCES = (HIGH, MEDIUM, LOW)
+TINY_WINDOW = 0.05
+NARROW_WINDOW = 0.20
+
+# Every warning the confidence rule and the profile source add, in one place.
+PROFILE_ASSUMED = ("profile assumed ({profile}): vehicle {vehicle} is not in the fleet "
+                   "registry{guess}; register it (`evpm profile add`, the registry) for a "
+                   "trusted status")
+PROFILE_ASSUMED_NONE = "none, rated SoP 50 kW"
+PACK_GUESS = "; its pack looks like {guess}"
+STATUS_CAPPED = ("status capped at Monitor (the score or SoH says Priority_Maintenance): {why}; "
+                 "one such trip is not enough")
+CAPPED_ASSUMED = "the profile is assumed"
+CAPPED_TINY_WINDOW = "low confidence, the trip covered {window:.1%} of SOC (under {limit:.0%})"
+CAPPED_NO_WINDOW = "low confidence, the trip's SOC window is unknown"
+
+
+def assumed_profile_warning(vehicle: str | None, profile: str | None,
+                            guess: str | None = None) -> str:
+    """The warning every assumed-profile prediction carries (with the pack guess, if any)."""
+    return PROFILE_ASSUMED.format(profile=profile or PROFILE_ASSUMED_NONE, vehicle=vehicle,
+                                  guess=PACK_GUESS.format(guess=guess) if guess else "")
+
+
+def soc_windows(soc_window: np.ndarray, dod: np.ndarray) -> np.ndarray:
+    """Per row, the SOC window a trip covered (a fraction): `soc_window`, else `dod` / 100,
+    NaN when neither (the vector form of `soc_window`)."""
+    return np.where(np.isnan(soc_window), dod / 100.0, soc_window)
+
+
+def confidences(window: np.ndarray, has_temperature: np.ndarray,
+                assumed: np.ndarray) -> list[str]:
+    """Per row, `high` / `medium` / `low` by the rule above (a negative window, a charging
+    trip, counts by its size; NaN is unknown, so low)."""
+    size = np.abs(window)
+    with np.errstate(invalid="ignore"):
+        low = assumed | ~(size >= TINY_WINDOW)
+        medium = ~has_temperature | (size < NARROW_WINDOW)
+    return np.where(low, LOW, np.where(medium, MEDIUM, HIGH)).tolist()
+
+
+def cap_statuses(statuses: list[str], levels: list[str], window: np.ndarray,
+                 assumed: np.ndarray) -> tuple[list[str], dict[int, str]]:
+    """A low-confidence (or assumed-profile) prediction never makes Priority_Maintenance by
+    itself: such rows become Monitor. Returns the statuses and, per capped row, the warning."""
+    capped = [i for i, (status, level) in enumerate(zip(statuses, levels, strict=True))
+              if status == PRIORITY and level == LOW]
+    if not capped:
+        return statuses, {}
+    out, warnings = list(statuses), {}
+    for i in capped:
+        if assumed[i]:
+            why = CAPPED_ASSUMED
+        elif window[i] == window[i]:
+            why = CAPPED_TINY_WINDOW.format(window=abs(float(window[i])), limit=TINY_WINDOW)
+        else:
+            why = CAPPED_NO_WINDOW
+        out[i] = MONITOR
+        warnings[i] = STATUS_CAPPED.format(why=why)
+    return out, warnings
 
 
 RECENT_TRIPS = 10

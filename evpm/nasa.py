@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from evpm.trips import TripError, validate_trip
 MIN_LABEL_AH = 0.3  # data set README: values under about 0.3 Ah are faults
 FIRST_CYCLE_RATIO = 0.8  # a first cycle this far below the next ones is a fault
 RATED_AH = 2.0
+FULL_START_SOC = 0.95  # a discharge starting lower did not start from a full charge
 
 
 @dataclass
@@ -36,6 +37,9 @@ class CycleResult:
     label_soh: float
     predicted_soh: float = math.nan
     skipped: str | None = None
+    ambient_c: float = math.nan
+    status: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def faulty_label_reason(labels: pd.Series, position: int) -> str | None:
@@ -75,10 +79,12 @@ def validate_nasa(directory: Path, predictor: Predictor,
         series = pd.read_parquet(directory / f"{battery_id}.parquet")
         by_cycle = dict(tuple(series.groupby("cycle")))
         caps = cell_labels["capacity_ah"].reset_index(drop=True)
+        ambients = cell_labels["ambient_temperature_C"].reset_index(drop=True)
         rows, keep = [], []
         for position, cycle in enumerate(cell_labels["cycle"]):
             label = caps.iloc[position]
-            result = CycleResult(battery_id, int(cycle), label / RATED_AH)
+            result = CycleResult(battery_id, int(cycle), label / RATED_AH,
+                                 ambient_c=float(ambients.iloc[position]))
             results.append(result)
             result.skipped = faulty_label_reason(caps, position)
             if result.skipped:
@@ -90,14 +96,27 @@ def validate_nasa(directory: Path, predictor: Predictor,
             trip_table = table.sort_values("time_s")[
                 ["time_s", "voltage_V", "current_A", "temperature_C"]].astype(float)
             try:
-                rows.append(extract(validate_trip(trip_table.reset_index(drop=True), profile)))
-                keep.append(result)
+                row = extract(validate_trip(trip_table.reset_index(drop=True), profile))
             except TripError as exc:
                 result.skipped = f"trip rejected: {exc}"
+                continue
+            if row["soc_start"] < FULL_START_SOC:
+                # The published capacity is the charge of this discharge: from a partial start
+                # it is not the cell's capacity (the model rightly reads the capacity).
+                result.skipped = (f"partial start (SOC {row['soc_start']:.2f} from the rest "
+                                  "voltage): the label is the charge delivered, not a capacity")
+                continue
+            if row["discharge_capacity_ratio"] != row["discharge_capacity_ratio"]:  # NaN
+                result.skipped = ("did not reach the cut-off: the label is the charge of a "
+                                  "stopped discharge, not a capacity")
+                continue
+            rows.append(row)
+            keep.append(result)
         if rows:
             for result, prediction in zip(keep, predictor.predict(rows, [profile] * len(rows)),
                                           strict=True):
                 result.predicted_soh = prediction.predicted_soh
+                result.status, result.warnings = prediction.status, prediction.warnings
         if progress:
             progress(1)
     return results

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from evpm.batch import FEATURE_INDEX, feature_matrix
-from evpm.features import FEATURES, soh_anchor, sop_anchor
+from evpm.features import FEATURES, measured_soh, soh_anchor, sop_anchor
 from evpm.forest import SMALL_BATCH, CompiledForest
 from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
 from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
@@ -55,6 +55,16 @@ class PredictionColumns:
 
 
 _RATED_CAPACITY = FEATURE_INDEX["rated_capacity_ah"]
+# A value warns only when it is clearly beyond what the models were trained on: a margin of
+# this share of the training span on each side (a full cell at 4.198 V is not unusual when
+# training reached 4.197 V).
+RANGE_MARGIN = 0.05
+
+
+def _warning_range(low: float, high: float) -> tuple[float, float]:
+    """The training range [low, high] widened by RANGE_MARGIN of its span on each side."""
+    margin = RANGE_MARGIN * (high - low)
+    return low - margin, high + margin
 
 
 def _with_rated_capacity(matrix: np.ndarray, profiles: Sequence[Profile | None], *,
@@ -82,7 +92,7 @@ class Predictor:
         self.card = card
         self.version = card["model_version"]
         self.rules = rules or StatusRules()
-        self.ranges = {f["name"]: (f["min"], f["max"]) for f in card["features"]
+        self.ranges = {f["name"]: _warning_range(f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None}
         self.forest = CompiledForest([self.soh_booster, self.sop_booster], FEATURES)
         self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
@@ -144,6 +154,8 @@ class Predictor:
             soh = self.soh_booster.inplace_predict(matrix, base_margin=margin, missing=np.nan)
             sop_ratio = self.sop_booster.inplace_predict(
                 matrix, base_margin=sop_anchor(columns), missing=np.nan)
+        measured = measured_soh(columns)  # a capacity test reports its measurement
+        soh = np.where(np.isfinite(measured), measured, soh)
         rated = np.array([p.rated_peak_power_w if p else UNKNOWN_RATED_SOP_W for p in profiles])
         sop_w = sop_ratio * rated
         scores = health_score(soh, sop_w, rated)
@@ -174,7 +186,8 @@ class Predictor:
 
     def _warning(self, name: str, value: float) -> str:
         low, high = self.ranges[name]
-        return f"{name}={value:.6g} is outside the training range [{low:.6g}, {high:.6g}]"
+        return (f"{name}={value:.6g} is outside the training range [{low:.6g}, {high:.6g}] "
+                "(with its margin)")
 
     def _contributions(self, matrix: np.ndarray, margin: np.ndarray, top: int) -> list[list]:
         """Top SoH contributions per row from XGBoost's TreeSHAP (`pred_contribs`)."""

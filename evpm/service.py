@@ -11,19 +11,29 @@ import functools
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
 
-from evpm.batch import ParsedBatch
-from evpm.health import RECENT_TRIPS, robust_soh
-from evpm.predictor import Predictor
-from evpm.profiles import PROFILES, Profile, get_profile
+from evpm.batch import FEATURE_INDEX, ParsedBatch
+from evpm.health import (
+    ASSUMED,
+    RECENT_TRIPS,
+    assumed_profile_warning,
+    cap_statuses,
+    confidences,
+    profile_source,
+    robust_soh,
+    soc_windows,
+)
+from evpm.predictor import PredictionColumns, Predictor
+from evpm.profiles import Profile, all_profiles
 from evpm.storage import Record, Storage
 
 
-def _profile(name: str | None) -> Profile | None:
-    return get_profile(name) if name in PROFILES else None
+def _profile(name: str | None, catalog: Mapping[str, Profile]) -> Profile | None:
+    return catalog.get(name) if name is not None else None
 
 
 def prediction_ids(count: int) -> list[str]:
@@ -39,20 +49,70 @@ def prediction_ids(count: int) -> list[str]:
             f"{text[i + 16:i + 20]}-{text[i + 20:i + 32]}" for i in range(0, 32 * count, 32)]
 
 
-def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage,
-                      registry: dict[str, str], *, explain: bool = False) -> list[dict]:
-    """Predict every row, store the batch in one transaction, return response objects.
+@dataclass(slots=True)
+class ScoredBatch:
+    """A batch's predictions with the confidence rule applied: what the API stores and
+    answers, and what `evpm predict` prints (one path, so both say the same)."""
 
-    A row's profile is its own, else the fleet registry's, else unknown. Rows whose
-    idempotency key is already stored are answered with the first prediction; a key stored
-    for a different request raises IdempotencyConflictError and stores nothing.
+    profiles: list[Profile | None]
+    sources: list[str]  # given / registered / assumed
+    confidences: list[str]  # high / medium / low
+    statuses: list[str]  # the predictor's, capped at Monitor for low confidence
+    warnings: list[list[str]]  # the request's, the predictor's, then the rule's
+    result: PredictionColumns
+
+
+_SOC_WINDOW, _DOD = FEATURE_INDEX["soc_window"], FEATURE_INDEX["dod"]
+_TEMPERATURE = FEATURE_INDEX["temperature_C_mean"]  # absent: the predictor's "no temperature"
+
+
+def score_batch(batch: ParsedBatch, predictor: Predictor, registry: Mapping[str, str], *,
+                explain: bool = False) -> ScoredBatch:
+    """Predict every row, decide its profile source and confidence, cap its status.
+
+    A row's profile is its own, else the fleet registry's, else the `assumed_profile` the
+    pipeline read the trip with, else unknown; its source is `evpm.health.profile_source`'s.
+    A low-confidence row (an assumed profile among them) is never Priority_Maintenance.
     """
     count = len(batch)
-    profiles = [_profile(name or registry.get(vehicle))
-                for name, vehicle in zip(batch.profiles, batch.vehicle_ids, strict=True)]
+    catalog = all_profiles()  # built-in and user profiles, read once per batch
+    registered = [registry.get(vehicle) for vehicle in batch.vehicle_ids]
+    sources = [profile_source(name, known)
+               for name, known in zip(batch.profiles, registered, strict=True)]
+    fallbacks = batch.assumed_profiles or [None] * count
+    profiles = [_profile(name or known or fallback, catalog) for name, known, fallback in
+                zip(batch.profiles, registered, fallbacks, strict=True)]
     result = predictor.predict_matrix(batch.matrix, profiles, explain=explain)
+    assumed = np.array([source == ASSUMED for source in sources], dtype=bool)
+    window = soc_windows(batch.matrix[:, _SOC_WINDOW], batch.matrix[:, _DOD])
+    levels = confidences(window, ~np.isnan(batch.matrix[:, _TEMPERATURE]), assumed)
+    statuses, capped = cap_statuses(result.statuses, levels, window, assumed)
     warnings = [sent + found if sent else found
                 for sent, found in zip(batch.warnings, result.warnings, strict=True)]
+    if assumed.any():
+        guesses = batch.pack_guesses or [None] * count
+        for i in np.flatnonzero(assumed).tolist():
+            name = profiles[i].name if profiles[i] else None
+            warnings[i] = [*warnings[i], assumed_profile_warning(batch.vehicle_ids[i], name,
+                                                                 guesses[i])]
+    for i, text in capped.items():
+        warnings[i] = [*warnings[i], text]
+    return ScoredBatch(profiles, sources, levels, statuses, warnings, result)
+
+
+def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage,
+                      registry: dict[str, str], *, explain: bool = False) -> list[dict]:
+    """Predict every row (`score_batch`), store the batch in one transaction, return response
+    objects.
+
+    Rows whose idempotency key is already stored are answered with the first prediction (its
+    `profile_source` and `confidence` are this request's: the same request resolves to the
+    same, and they are not stored yet); a key stored for a different request raises
+    IdempotencyConflictError and stores nothing.
+    """
+    count = len(batch)
+    scored = score_batch(batch, predictor, registry, explain=explain)
+    result, profiles, warnings = scored.result, scored.profiles, scored.warnings
     now = dt.datetime.now(dt.UTC)
     feature_dicts = batch.feature_dicts()
     profile_names = [p.name if p else None for p in profiles]
@@ -62,7 +122,7 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         "predicted_soh": result.soh,
         "predicted_sop": result.sop_w,
         "health_score": result.scores,
-        "status": result.statuses,
+        "status": scored.statuses,
         "prediction_id": prediction_ids(count),
         "model_version": [predictor.version] * count,
         "idempotency_key": batch.idempotency_keys,
@@ -72,12 +132,15 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         "warnings": [orjson.dumps(w).decode() if w else "[]" for w in warnings],
     }
     duplicates = storage.save_columns(columns, _same_request(batch, feature_dicts))
-    out = prediction_objects({**columns, "warnings": warnings}, duplicate=[False] * count)
+    out = prediction_objects({**columns, "warnings": warnings}, profile_source=scored.sources,
+                             confidence=scored.confidences, duplicate=[False] * count)
     for index, stored in duplicates.items():
         if isinstance(stored, int):
             out[index] = {**out[stored], "duplicate": True}
         else:
-            [out[index]] = prediction_objects(record_columns([stored]), duplicate=[True])
+            [out[index]] = prediction_objects(
+                record_columns([stored]), profile_source=[scored.sources[index]],
+                confidence=[scored.confidences[index]], duplicate=[True])
     if explain:
         for body, contributions in zip(out, result.contributions, strict=True):
             body["explanation"] = contributions

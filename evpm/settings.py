@@ -12,6 +12,8 @@ from evpm.errors import EvpmError
 
 MIN_SECRET_BYTES = 32
 MIN_SECRET_DISTINCT = 8  # `openssl rand -hex 32` has 16; a repeated character has 1
+DEFAULT_PROFILES_PATH = "data/profiles.json"
+PROFILES_ENV = "EVPM_PROFILES"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*(?=@)")
 
 
@@ -27,6 +29,13 @@ def secret_problem(secret: str) -> str | None:
     return None
 
 
+def profiles_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The user profiles file (EVPM_PROFILES, default data/profiles.json), read alone: profile
+    look-ups need it without the other settings' checks."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(PROFILES_ENV) or DEFAULT_PROFILES_PATH)
+
+
 def redact_url(text: str) -> str:
     """`text` with the password of every URL in it replaced by `***` (safe to log or show)."""
     return _URL_PASSWORD.sub(r"\g<head>***", text)
@@ -39,6 +48,8 @@ class Settings:
     database_url: str = "sqlite:///data/fleet_health.db"
     models_dir: Path = Path("models")
     registry_path: Path = Path("data/fleet_registry.csv")
+    # User-defined vehicle / pack profiles (JSON, `evpm profile add`); re-read on change.
+    profiles_path: Path = Path(DEFAULT_PROFILES_PATH)
     api_url: str = "http://localhost:5000/predict"
     jwt_secret: str | None = None  # auth on /predict and the read endpoints when set
     require_auth: bool = False  # the API refuses to start without a secret (containers)
@@ -113,6 +124,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or d.database_url,
             models_dir=Path(env.get("EVPM_MODELS_DIR") or d.models_dir),
             registry_path=Path(env.get("EVPM_REGISTRY") or d.registry_path),
+            profiles_path=profiles_path_from_env(env),
             api_url=env.get("API_URL") or d.api_url,
             jwt_secret=env.get("EVPM_JWT_SECRET") or None,
             require_auth=truthy("EVPM_REQUIRE_AUTH"),

@@ -1,7 +1,10 @@
 """One trip file → one /predict request row, or the named reason there is none.
 
-The watcher posts these rows; `evpm features` prints them. Whose trip it is and which profile
-reads it is `evpm.trips.trip_identity`'s decision, the same for both and for training.
+The watcher posts these rows; `evpm features` prints them and `evpm predict` scores them. Whose
+trip it is and which profile reads it is `evpm.trips.trip_identity`'s decision, the same for
+all and for training. A row names its `profile` only when it is given or registered: for an
+assumed one (an unregistered vehicle) it says `assumed_profile` instead, with what the trip
+itself says about its pack (`pack_guess`), so the API answers with `profile_source: assumed`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from pathlib import Path
 from evpm.errors import EvpmError
 from evpm.features import extract
 from evpm.files import shown
+from evpm.health import ASSUMED
+from evpm.pack_inference import guess_trip
 from evpm.profiles import Profile
 from evpm.trips import TripError, read_trip
 
@@ -63,7 +68,14 @@ def trip_row(path: Path, raw: bytes, registry: dict[str, str], name: str | None 
     except TripError as exc:
         raise FileFailedError.from_trip_error(exc) from None
     row = {k: v for k, v in features.items() if v == v}  # NaN: a feature this trip lacks
-    row["profile"] = trip.profile.name
+    if trip.profile_source == ASSUMED:
+        # The features were still read with the default profile: the API uses it, and says so.
+        row["assumed_profile"] = trip.profile.name
+        guess = guess_trip(trip).describe()
+        if guess is not None:
+            row["pack_guess"] = guess
+    else:
+        row["profile"] = trip.profile.name
     if trip.vehicle_id is not None:  # always, unless the caller chose the profile itself
         row.update(vehicle_id=trip.vehicle_id, idempotency_key=content_key(raw, trip.vehicle_id))
     # The name as stored is the one the logs show: control characters escaped (the API

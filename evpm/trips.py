@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evpm.errors import EvpmError
+from evpm.health import ASSUMED, GIVEN, profile_source
 from evpm.profiles import VEHICLE_ID_PATTERN, Profile, get_profile, profile_for_vehicle
 
 REQUIRED_COLUMNS = ("time_s", "voltage_V", "current_A")
@@ -24,6 +25,8 @@ OPTIONAL_COLUMNS = ("soc", "temperature_C", "speed_mps", "power_kw", "energy_kwh
 MAX_NAN_RUN = 2  # isolated gaps of up to this many samples are interpolated; longer runs reject
 MIN_DURATION_S = 60.0
 MIN_SAMPLES = 10
+# Rejections that blame the profile rather than the file (voltages or currents it cannot have).
+PROFILE_REASONS = frozenset({"voltage_out_of_range", "current_out_of_range"})
 
 
 class TripError(EvpmError):
@@ -62,6 +65,7 @@ class Trip:
     soc: np.ndarray | None
     temperature_c: np.ndarray | None
     vehicle_id: str | None = None
+    profile_source: str = GIVEN  # given / registered / assumed (`trip_identity`)
 
 
 def read_trip_table(source: Path | str | bytes) -> pd.DataFrame:
@@ -136,8 +140,10 @@ def _fill_short_gaps(values: np.ndarray, column: str) -> np.ndarray:
     return np.interp(index, index[~missing], values[~missing])
 
 
-def validate_trip(table: pd.DataFrame, profile: Profile, vehicle_id: str | None = None) -> Trip:
-    """Check a parsed trip table against the format and the profile's physics; return a Trip."""
+def validate_trip(table: pd.DataFrame, profile: Profile, vehicle_id: str | None = None,
+                  source: str = GIVEN) -> Trip:
+    """Check a parsed trip table against the format and the profile's physics; return a Trip
+    (`source`: where its profile came from)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise TripError("missing_column", f"missing required column(s): {', '.join(missing)} "
@@ -196,7 +202,7 @@ def validate_trip(table: pd.DataFrame, profile: Profile, vehicle_id: str | None 
     if (-cell_i).max() < 0.01 * profile.cell_capacity_ah:
         raise InsufficientDataError("no discharge current (the pack never delivered 0.01 C)")
     return Trip(profile, time_s, cell_v, cell_i, None if soc is None else np.clip(soc, 0, 1),
-                temperature, vehicle_id)
+                temperature, vehicle_id, source)
 
 
 def vehicle_id_from_name(name: str) -> str | None:
@@ -213,6 +219,7 @@ class TripIdentity:
 
     vehicle_id: str | None  # None only when the caller named the profile itself
     profile: Profile
+    source: str = GIVEN  # given / registered / assumed (evpm.health.profile_source)
 
 
 def trip_identity(table: pd.DataFrame, name: str | None = None,
@@ -225,7 +232,8 @@ def trip_identity(table: pd.DataFrame, name: str | None = None,
     The profile is `profile` when given (an explicit override, e.g. training's known profile),
     else the fleet registry's for the vehicle (the default profile for an unknown one). Without
     an override a trip needs a vehicle id (`no_vehicle_id`); an id must be a safe name
-    (`invalid_vehicle_id`).
+    (`invalid_vehicle_id`). The source says which: `given` (the override; `registered` when the
+    registry maps the vehicle to that same profile), `registered`, or `assumed` (the default).
     """
     vehicle_id = vehicle_id_from_name(name) if name else None
     if "vehicle_id" in table.columns:
@@ -245,7 +253,9 @@ def trip_identity(table: pd.DataFrame, name: str | None = None,
         chosen = get_profile(profile) if isinstance(profile, str) else profile
     else:
         chosen = profile_for_vehicle(vehicle_id, registry or {})
-    return TripIdentity(vehicle_id, chosen)
+    registered = (registry or {}).get(vehicle_id) if vehicle_id is not None else None
+    named = chosen.name if profile is not None else None
+    return TripIdentity(vehicle_id, chosen, profile_source(named, registered))
 
 
 def read_trip(source: Path | str | bytes, *, name: str | None = None,
@@ -259,7 +269,15 @@ def read_trip(source: Path | str | bytes, *, name: str | None = None,
         name = Path(source).name
     table = read_trip_table(source)
     identity = trip_identity(table, name, registry, profile)
-    return validate_trip(table, identity.profile, identity.vehicle_id)
+    try:
+        return validate_trip(table, identity.profile, identity.vehicle_id, identity.source)
+    except TripError as exc:
+        if identity.source != ASSUMED or exc.reason not in PROFILE_REASONS:
+            raise
+        # The profile that finds the pack impossible was only a guess: say so, and the fix.
+        raise TripError(exc.reason, f"{exc}; that profile is assumed: vehicle "
+                        f"{identity.vehicle_id} is not in the fleet registry (register it with "
+                        "its own profile)", column=exc.column, row=exc.row) from None
 
 
 def load_trip(source: Path | str | bytes, profile: Profile) -> Trip:

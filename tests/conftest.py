@@ -117,3 +117,12 @@ def folders(tmp_path):
 
     return Folders(tmp_path / "incoming", tmp_path / "processing", tmp_path / "archive",
                    tmp_path / "failed").ensure()
+
+
+@pytest.fixture
+def profiles_file(tmp_path, monkeypatch):
+    """A user profiles file of the test's own (EVPM_PROFILES, not written yet): this
+    process and the servers it starts read it instead of the checkout's data/profiles.json."""
+    path = tmp_path / "profiles.json"
+    monkeypatch.setenv("EVPM_PROFILES", str(path))
+    return path

@@ -4,14 +4,26 @@ import numpy as np
 import pytest
 
 from evpm.health import (
+    ASSUMED,
+    CAPPED_ASSUMED,
     END_OF_LIFE_SOH,
+    GIVEN,
     HEALTHY,
+    HIGH,
+    LOW,
+    MEDIUM,
     MONITOR,
     PRIORITY,
+    REGISTERED,
     StatusRules,
+    assumed_profile_warning,
+    cap_statuses,
+    confidences,
     health_score,
+    profile_source,
     robust_soh,
     soc_window,
+    soc_windows,
     soh_forecast,
     status_for,
     statuses_for,
@@ -91,3 +103,53 @@ def test_a_vehicle_already_below_end_of_life():
     days = np.linspace(0, 60, 12)
     below = soh_forecast(days, 0.78 - 0.0001 * days)
     assert below.already_below and below.eol_day == 60
+
+
+def test_profile_source_is_given_registered_or_assumed():
+    assert profile_source("nissan-leaf-30", None) == GIVEN
+    assert profile_source("nissan-leaf-30", "chevrolet-bolt") == GIVEN  # named: the caller's
+    assert profile_source("nissan-leaf-30", "nissan-leaf-30") == REGISTERED  # the same one
+    assert profile_source(None, "nissan-leaf-30") == REGISTERED
+    assert profile_source(None, None) == ASSUMED
+
+
+@pytest.mark.parametrize(("window", "temperature", "assumed", "level"), [
+    (0.50, True, False, HIGH),
+    (0.20, True, False, HIGH),  # 20 % is wide enough
+    (-0.30, True, False, HIGH),  # a charging trip counts by its size
+    (0.50, False, False, MEDIUM),  # no temperature
+    (0.10, True, False, MEDIUM),  # a narrow window
+    (0.05, True, False, MEDIUM),
+    (0.049, True, False, LOW),  # a tiny window
+    (float("nan"), True, False, LOW),  # unknown window
+    (0.80, True, True, LOW),  # an assumed profile, however good the trip
+])
+def test_confidence_rule(window, temperature, assumed, level):
+    assert confidences(np.array([window]), np.array([temperature]), np.array([assumed])) == \
+        [level]
+
+
+def test_the_window_is_soc_window_else_dod_as_a_fraction():
+    window = soc_windows(np.array([0.3, np.nan, np.nan]), np.array([90.0, 45.0, np.nan]))
+    assert window[:2].tolist() == [0.3, 0.45] and np.isnan(window[2])
+
+
+def test_a_low_confidence_prediction_is_never_priority_by_itself():
+    statuses = [PRIORITY, PRIORITY, PRIORITY, MONITOR, PRIORITY]
+    levels = [LOW, LOW, LOW, LOW, MEDIUM]
+    window = np.array([0.5, 0.02, np.nan, 0.02, 0.1])
+    assumed = np.array([True, False, False, False, False])
+    capped, warnings = cap_statuses(statuses, levels, window, assumed)
+    assert capped == [MONITOR, MONITOR, MONITOR, MONITOR, PRIORITY]
+    assert set(warnings) == {0, 1, 2}  # only rows the rule changed say so, each why
+    assert all(text.startswith("status capped at Monitor") for text in warnings.values())
+    assert CAPPED_ASSUMED in warnings[0] and "2.0% of SOC" in warnings[1]
+    assert "unknown" in warnings[2]
+    assert cap_statuses([HEALTHY], [LOW], np.array([0.01]), np.array([True])) == ([HEALTHY], {})
+
+
+def test_the_assumed_profile_warning_names_the_vehicle_profile_and_guess():
+    text = assumed_profile_warning("X7", "renault-zoe-ze50", "~96 cells in series, ~120 Ah")
+    assert text.startswith("profile assumed (renault-zoe-ze50): vehicle X7 is not in the fleet")
+    assert "its pack looks like ~96 cells in series, ~120 Ah" in text and "register" in text
+    assert "none" in assumed_profile_warning("X7", None)

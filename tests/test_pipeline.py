@@ -187,6 +187,17 @@ def test_registry_profile_is_used_and_source_file_stored(folders, api):
     assert record.idempotency_key.startswith("sha256:") and record.features["rated_capacity_ah"]
 
 
+def test_an_unregistered_vehicle_is_stored_saying_its_profile_was_assumed(folders, api):
+    drop(folders, "tripdata.NEWV1.csv", variant(80))
+    make_watcher(folders, api.url).run(once=True)
+    [record] = Storage(api.env["DATABASE_URL"]).history("NEWV1")
+    # Read with the default profile, as before, but said to be a guess, and never Priority.
+    assert record.profile == "renault-zoe-ze50" and record.status != "Priority_Maintenance"
+    assert any(w.startswith("profile assumed (renault-zoe-ze50): vehicle NEWV1 is not in the "
+                            "fleet registry; its pack looks like ~96 cells")
+               for w in record.warnings)
+
+
 def test_files_that_are_not_csv_are_left_alone_and_reported_once(folders, api, caplog):
     drop(folders, "readme.txt", b"hello")
     watcher = make_watcher(folders, api.url)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from evpm.health import ASSUMED, GIVEN, REGISTERED
 from evpm.profiles import DEFAULT_PROFILE, get_profile
 from evpm.trips import (
     InsufficientDataError,
@@ -148,3 +149,33 @@ def test_several_vehicles_in_one_file_are_refused_with_a_known_profile_too():
     with pytest.raises(TripError) as caught:
         load_trip(with_column(csv_text(), "A1", "B2"), ZOE)
     assert caught.value.reason == "several_vehicle_ids" and caught.value.column == "vehicle_id"
+
+
+@pytest.mark.parametrize(("name", "profile", "source", "chosen"), [
+    ("tripdata.LEAF1.csv", None, REGISTERED, "nissan-leaf-30"),
+    ("tripdata.NEW9.csv", None, ASSUMED, DEFAULT_PROFILE),
+    ("tripdata.NEW9.csv", "chevrolet-bolt", GIVEN, "chevrolet-bolt"),
+    ("tripdata.LEAF1.csv", "chevrolet-bolt", GIVEN, "chevrolet-bolt"),
+    ("tripdata.LEAF1.csv", "nissan-leaf-30", REGISTERED, "nissan-leaf-30"),  # what it is anyway
+], ids=["registry", "unknown vehicle", "named", "named over the registry", "named as registered"])
+def test_the_profile_source_is_decided_with_the_profile(name, profile, source, chosen):
+    identity = trip_identity(read_trip_table(csv_text().encode()), name, REGISTRY, profile)
+    assert (identity.profile.name, identity.source) == (chosen, source)
+    trip = read_trip(csv_text().encode(), name=name, registry=REGISTRY, profile=profile)
+    assert (trip.profile.name, trip.profile_source) == (chosen, source)
+
+
+def test_a_trip_built_elsewhere_has_a_given_profile():
+    assert load_trip(csv_text().encode(), ZOE).profile_source == GIVEN
+
+
+def test_a_pack_the_assumed_profile_cannot_read_says_the_profile_was_a_guess():
+    lab_cell = csv_text(volts=3.7, amps=-1.0).encode()  # one 18650 cell, not 96 in series
+    with pytest.raises(TripError) as caught:
+        read_trip(lab_cell, name="tripdata.CELL1.csv", registry=REGISTRY)
+    assert caught.value.reason == "voltage_out_of_range"
+    assert "assumed" in str(caught.value) and "CELL1 is not in the fleet registry" in \
+        str(caught.value)
+    with pytest.raises(TripError) as named:  # a profile chosen by the caller: no such note
+        read_trip(lab_cell, name="tripdata.CELL1.csv", profile=ZOE)
+    assert "assumed" not in str(named.value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evpm import __version__
-from evpm.api.schemas import RANGES, REQUIRED
+from evpm.api.schemas import PACK_GUESS_MAX, RANGES, REQUIRED
 from evpm.contract import (
     EARLIEST_TIMESTAMP,
     HISTORY_LIMIT_MAX,
@@ -15,8 +15,18 @@ from evpm.contract import (
     VEHICLES_PAGE_MAX,
 )
 from evpm.features import FEATURES
-from evpm.health import STATUSES
-from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
+from evpm.health import CONFIDENCES, PROFILE_SOURCES, STATUSES
+from evpm.profiles import (
+    KINDS,
+    PROFILE_NAME_MAX,
+    PROFILE_NAME_PATTERN,
+    PROFILE_NAME_RULE,
+    PROFILES,
+    RATED_POWER_SOURCES,
+    SOURCES,
+    VEHICLE_ID_PATTERN,
+    all_profiles,
+)
 from evpm.settings import Settings
 
 # The request contract's limits, from their one definition (evpm.contract).
@@ -31,6 +41,9 @@ TIMESTAMP = {"type": ["string", "null"], "format": "date-time",
              "pattern": f"^[{str(EARLIEST_TIMESTAMP.year)[0]}-9][0-9]{{3}}-",
              "description": f"when the trip happened (default: now); from "
                             f"{EARLIEST_TIMESTAMP:%Y-%m-%d} to one day after the server's now"}
+
+PROFILE_NAME = {"type": "string", "pattern": f"^{PROFILE_NAME_PATTERN.pattern}$",
+                "minLength": 1, "maxLength": PROFILE_NAME_MAX, "description": PROFILE_NAME_RULE}
 
 ERROR = {
     "type": "object",
@@ -56,17 +69,40 @@ PREDICT_REQUEST = {
     "properties": {
         "vehicle_id": VEHICLE_ID,
         # null means absent for every optional field, as the pipeline sends a missing one.
-        "profile": {"enum": [*PROFILES, None],
-                    "description": "vehicle profile; default: the fleet registry's"},
+        # The profile names the server knows: `predict_request` puts them in.
+        "profile": {"type": ["string", "null"]},
         "idempotency_key": {**IDEMPOTENCY_KEY, "type": ["string", "null"]},
         # A file name as stored: printable (the API refuses control characters); null: none.
         "source_file": {"type": ["string", "null"], "maxLength": SOURCE_FILE_MAX,
                         "pattern": "^[^\\u0000-\\u001f\\u007f]*$"},
         "timestamp": TIMESTAMP,
+        # What the pipeline sends for an unregistered vehicle instead of `profile`.
+        "assumed_profile": {**PROFILE_NAME, "type": ["string", "null"],
+                            "description": "the profile the sender read the trip with because "
+                                           "the vehicle is not registered; used only when "
+                                           "neither `profile` nor the fleet registry names one "
+                                           "(the answer says profile_source: assumed); a name "
+                                           "this server does not know counts as none"},
+        "pack_guess": {"type": ["string", "null"], "maxLength": PACK_GUESS_MAX,
+                       "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+                       "description": "what the trip says about its own pack (cells in "
+                                      "series, capacity, chemistry), quoted in the "
+                                      "assumed-profile warning"},
         **FEATURE_PROPERTIES,
     },
     "additionalProperties": True,
 }
+
+
+def predict_request(profiles: list[str]) -> dict:
+    """The /predict row schema for a server that knows these profile names."""
+    properties = dict(PREDICT_REQUEST["properties"])  # "profile" keeps its place
+    properties["profile"] = {"enum": [*profiles, None],
+                             "description": "vehicle profile: a built-in or a user-defined "
+                                            "one (GET /profiles; a server's /openapi.json "
+                                            "lists its own); default: the fleet registry's"}
+    return {**PREDICT_REQUEST, "properties": properties}
+
 
 CONTRIBUTION = {"type": "object", "required": ["feature", "contribution"], "properties": {
     "feature": {"type": "string"}, "value": {"type": ["number", "null"]},
@@ -89,6 +125,16 @@ PREDICTION = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "source_file": {"type": ["string", "null"]},
         "profile": {"type": ["string", "null"]},
+        "profile_source": {"type": "string", "enum": list(PROFILE_SOURCES),
+                           "description": "given: the request named the profile; registered: "
+                                          "the fleet registry's; assumed: neither (a default "
+                                          "profile, or none), always low confidence"},
+        "confidence": {"type": "string", "enum": list(CONFIDENCES),
+                       "description": "low: profile assumed, or SOC window under 5 % (or "
+                                      "unknown); medium: no temperature, or window under "
+                                      "20 %; high: otherwise. A low-confidence prediction is "
+                                      "never Priority_Maintenance (capped at Monitor, with a "
+                                      "warning). In /predict answers"},
         "duplicate": {"type": "boolean",
                       "description": "true when the idempotency key was seen: this is the "
                                      "first prediction, unchanged"},
@@ -103,6 +149,32 @@ VEHICLE = {
                    "robust_soh": {"type": ["number", "null"]},
                    "latest_predicted_soh": {"type": "number"},
                    "trips_in_estimate": {"type": "integer"}},
+}
+
+PROFILE = {
+    "type": "object",
+    "required": ["name", "label", "kind", "chemistry", "series", "parallel", "cell_capacity_ah",
+                 "pack_capacity_ah", "cell_v_min", "cell_v_max", "rated_peak_power_w",
+                 "rated_power_source", "source"],
+    "properties": {
+        "name": PROFILE_NAME, "label": {"type": "string"},
+        "kind": {"enum": list(KINDS), "description": "a vehicle pack or a lab cell"},
+        "chemistry": {"type": "string", "description": "OCV curve family (nmc, lfp, …)"},
+        "series": {"type": "integer", "minimum": 1, "description": "cells in series"},
+        "parallel": {"type": "integer", "minimum": 1, "description": "cells in parallel"},
+        "cell_capacity_ah": {"type": "number", "description": "rated cell capacity, Ah"},
+        "pack_capacity_ah": {"type": "number", "description": "cell capacity × parallel"},
+        "cell_v_min": {"type": "number", "description": "cell cut-off voltage, V"},
+        "cell_v_max": {"type": "number", "description": "cell full-charge voltage, V"},
+        "rated_peak_power_w": {"type": "number", "description": "new pack's 10-s peak "
+                               "discharge power at 50 % SOC and 25 °C, W (the health score's "
+                               "rated SoP)"},
+        "rated_power_source": {"enum": list(RATED_POWER_SOURCES),
+                               "description": "stated, derived from the cell resistance, or "
+                                              "from a typical new cell of that capacity"},
+        "source": {"enum": list(SOURCES), "description": "shipped, or added as data "
+                                                         "(`evpm profile add`)"},
+    },
 }
 
 HEALTH = {"type": "object", "required": ["status", "models_loaded", "database"], "properties": {
@@ -151,6 +223,9 @@ def document(settings: Settings | None = None) -> dict:
     secured = [{"bearer": []}]
     # The batch limit is a setting (EVPM_MAX_BATCH_ROWS): the server's own, read where it is.
     max_rows = (settings or Settings()).max_batch_rows
+    # A live server's document names the profiles it knows now, user ones included (added
+    # without a restart); without settings (the reference doc) the built-ins only.
+    profiles = list(all_profiles() if settings is not None else PROFILES)
     return {
         "openapi": "3.1.0",
         "info": {"title": "EV fleet battery health API", "version": __version__,
@@ -159,8 +234,9 @@ def document(settings: Settings | None = None) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "bearerFormat": "JWT"}},
-            "schemas": {"Error": ERROR, "PredictRequest": PREDICT_REQUEST,
-                        "Prediction": PREDICTION, "Vehicle": VEHICLE, "Health": HEALTH},
+            "schemas": {"Error": ERROR, "PredictRequest": predict_request(profiles),
+                        "Prediction": PREDICTION, "Vehicle": VEHICLE, "Profile": PROFILE,
+                        "Health": HEALTH},
         },
         "paths": _with_server_refusals({
             "/predict": {"post": {
@@ -214,6 +290,20 @@ def document(settings: Settings | None = None) -> dict:
                 "responses": {"200": _json({"type": "array", "items": {
                     "$ref": "#/components/schemas/Prediction"}}, "predictions"),
                     **_errors(401, 404, 422), **UNAVAILABLE}}},
+            "/profiles": {"get": {
+                "summary": "Every vehicle / pack profile, built-in and user-defined",
+                "security": secured,
+                "responses": {"200": _json({"type": "array", "items": {
+                    "$ref": "#/components/schemas/Profile"}},
+                    "built-ins first, then user profiles by name"),
+                    **_errors(401)}}},
+            "/profiles/{name}": {"get": {
+                "summary": "One profile",
+                "security": secured,
+                "parameters": [{"name": "name", "in": "path", "required": True,
+                                "schema": PROFILE_NAME}],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Profile"}, "profile"),
+                              **_errors(401, 404, 422)}}},
             "/model": {"get": {"summary": "The model card", "security": secured,
                                "responses": {"200": _json({"type": "object", "required": [
                                    "model_version", "features", "metrics"]}, "model card"),

@@ -32,7 +32,14 @@ from evpm.contract import (
     VEHICLES_PAGE_MAX,
 )
 from evpm.predictor import Predictor
-from evpm.profiles import RegistryCache
+from evpm.profiles import (
+    PROFILE_NAME_MAX,
+    PROFILE_NAME_PATTERN,
+    PROFILE_NAME_RULE,
+    RegistryCache,
+    all_profiles,
+    profile_summary,
+)
 from evpm.service import fleet_snapshot, predict_and_store, prediction_objects, record_columns
 from evpm.settings import Settings
 from evpm.storage import IdempotencyConflictError, Storage
@@ -220,6 +227,28 @@ def vehicle_history(vehicle_id: str) -> Response:
     if not records:
         raise ApiError(404, f"no predictions for vehicle {vehicle_id}")
     return jsonify(prediction_objects(record_columns(records)))
+
+
+@api.get("/profiles")
+def profiles() -> Response:
+    """Every profile, built-in and user-defined (the user file as it is now)."""
+    catalog = all_profiles()
+    builtin = [p for p in catalog.values() if p.source == "builtin"]
+    user = sorted((p for p in catalog.values() if p.source != "builtin"), key=lambda p: p.name)
+    return jsonify([profile_summary(p) for p in builtin + user])
+
+
+@api.get("/profiles/<name>")
+def profile(name: str) -> Response:
+    """One profile by name."""
+    if len(name) > PROFILE_NAME_MAX or not PROFILE_NAME_PATTERN.fullmatch(name):
+        raise ApiError(422, "invalid profile name", [{"field": "name",
+                                                      "problem": f"must be {PROFILE_NAME_RULE}"}])
+    catalog = all_profiles()
+    if name not in catalog:
+        raise ApiError(404, f"unknown profile {name}", [{
+            "field": "name", "problem": f"valid: {', '.join(catalog)}"}])
+    return jsonify(profile_summary(catalog[name]))
 
 
 @api.get("/model")

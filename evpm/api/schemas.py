@@ -31,7 +31,14 @@ from evpm.contract import (  # noqa: F401 — IDEMPOTENCY_KEY_MAX: re-exported
     VEHICLE_ID_RULE,
 )
 from evpm.features import FEATURES, REFERENCE_FEATURES
-from evpm.profiles import PROFILES, VEHICLE_ID_PATTERN
+from evpm.profiles import (
+    PROFILE_NAME_MAX,
+    PROFILE_NAME_PATTERN,
+    PROFILE_NAME_RULE,
+    VEHICLE_ID_PATTERN,
+    all_profiles,
+    is_profile,
+)
 
 # Physically possible ranges (cell level). Outside → 422; inside but outside the training
 # range → a warning on the prediction.
@@ -56,7 +63,9 @@ TEMPERATURE_FEATURES = frozenset({"delta_T_C", "mean_max_temp", "temperature_C_m
                                   "temperature_C_max"})
 REQUIRED = frozenset(REFERENCE_FEATURES) - TEMPERATURE_FEATURES
 OPTIONAL_FEATURES = frozenset(FEATURES) - REQUIRED
-META_FIELDS = frozenset({"vehicle_id", "profile", "idempotency_key", "source_file", "timestamp"})
+META_FIELDS = frozenset({"vehicle_id", "profile", "idempotency_key", "source_file", "timestamp",
+                         "assumed_profile", "pack_guess"})
+PACK_GUESS_MAX = 200  # `pack_guess`: one phrase from evpm.pack_inference, shown in a warning
 # Integers beyond this are no physical quantity; converting them to float would overflow.
 _INT_LIMIT = 10**300
 
@@ -109,8 +118,18 @@ def parse_row(raw: object, prefix: str = "") -> tuple[ParsedRow | None, list[dic
     elif not valid_vehicle_id(vehicle_id):
         problem("vehicle_id", f"must be {VEHICLE_ID_RULE}")
     profile = raw.get("profile")
-    if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
-        problem("profile", f"unknown profile; valid: {', '.join(PROFILES)}")
+    if profile is not None and not is_profile(profile):  # built-in or user (EVPM_PROFILES)
+        problem("profile", f"unknown profile; valid: {', '.join(all_profiles())}")
+    # The pipeline's profile for an unregistered vehicle: a hint, so a well-formed name this
+    # server does not know is no error (the row is then predicted as of an unknown profile).
+    assumed = raw.get("assumed_profile")
+    if assumed is not None and not (isinstance(assumed, str) and len(assumed) <= PROFILE_NAME_MAX
+                                    and PROFILE_NAME_PATTERN.fullmatch(assumed)):
+        problem("assumed_profile", f"must be {PROFILE_NAME_RULE}")
+    guess = raw.get("pack_guess")
+    if guess is not None and not (valid_source_file(guess) and len(guess) <= PACK_GUESS_MAX):
+        problem("pack_guess", f"must be a string of at most {PACK_GUESS_MAX} characters "
+                "without control characters")
     key = raw.get("idempotency_key")
     if key is not None and not valid_idempotency_key(key):
         problem("idempotency_key", f"must be {IDEMPOTENCY_KEY_RULE}")
@@ -125,7 +144,8 @@ def parse_row(raw: object, prefix: str = "") -> tuple[ParsedRow | None, list[dic
             problem("timestamp", text)
     if problems:
         return None, problems
-    return ParsedRow(features, vehicle_id, profile, key, source, stamp, warnings), []
+    return ParsedRow(features, vehicle_id, profile, key, source, stamp, warnings, assumed,
+                     guess), []
 
 
 def valid_vehicle_id(value: object) -> bool:

@@ -51,7 +51,7 @@ def train(
     work: Annotated[Path, typer.Option(help="Scratch folder for the simulated trips")] = Path(
         "data/training"),
     vehicles: Annotated[int, typer.Option(help="Road vehicles")] = 240,
-    lab_cells: Annotated[int, typer.Option(help="Lab cells")] = 60,
+    lab_cells: Annotated[int, typer.Option(help="Lab cells")] = 120,
     trips: Annotated[int, typer.Option(help="Trips per vehicle / cell")] = 16,
     estimators: Annotated[int, typer.Option(help="Boosting rounds per model")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of everything")] = 2026,
@@ -95,5 +95,22 @@ def validate_nasa(
     predictor = load_predictor(models)
     results = run_validation(directory, predictor, progress=tqdm_progress("cells", cells))
     summary = summarise(results)
+    typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    return summary
+
+
+@user_errors
+def validate(
+    directory: Annotated[Path, typer.Argument(
+        help="A real data set's folder, or a folder of them (../shared/datasets)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    models: Annotated[Path, typer.Option(help="Models folder")] = Path("models"),
+) -> dict:
+    """Predict every real data set under DIR (NASA, real-drive-cycles); print the error tables."""
+    from evpm.api.serve import load_predictor
+    from evpm.validation import format_summary, run, summarise
+
+    predictor = load_predictor(models)
+    summary = summarise(run(directory, predictor, progress=tqdm_progress))
     typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
     return summary

@@ -98,11 +98,11 @@ def history(url: str, vehicle_id: str, period: int) -> pd.DataFrame:
 def contributions(vehicle: pd.Series) -> pd.DataFrame:
     """The latest prediction's top SoH contributions (TreeSHAP of the stored features)."""
     from evpm.batch import feature_matrix
-    from evpm.profiles import PROFILES
+    from evpm.profiles import find_profile
 
     model = predictor(str(settings.models_dir))
     matrix = feature_matrix([vehicle["features"] or {}])
-    profile = PROFILES.get(vehicle["profile"])
+    profile = find_profile(vehicle["profile"])  # built-in or user (EVPM_PROFILES)
     [top] = model.predict_matrix(matrix, [profile], explain=True, top=6).contributions
     return pd.DataFrame(top or [], columns=["feature", "value", "contribution"])
 

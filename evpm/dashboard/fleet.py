@@ -10,6 +10,7 @@ prediction (the data's own "now"); staleness is measured against the clock.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ from evpm.health import (
     robust_soh,
     soh_forecast,
 )
-from evpm.profiles import PROFILES
+from evpm.profiles import Profile, all_profiles
 from evpm.settings import Settings
 
 WEEK = pd.Timedelta(days=7)
@@ -68,9 +69,14 @@ def _days(stamps: pd.Series) -> np.ndarray:
     return stamps.astype("int64").to_numpy() / 1e9 / SECONDS_PER_DAY
 
 
-def model_label(profile: str | None) -> str:
-    """The vehicle model a profile name stands for ("unknown" when none)."""
-    return PROFILES[profile].label if profile in PROFILES else "unknown"
+def model_label(profile: str | None, catalog: Mapping[str, Profile] | None = None) -> str:
+    """The vehicle model a profile name stands for ("unknown" when none).
+
+    `catalog`: the profiles to look in (default: built-in and user profiles as they are now).
+    """
+    catalog = all_profiles() if catalog is None else catalog
+    found = catalog.get(profile) if isinstance(profile, str) else None
+    return found.label if found else "unknown"
 
 
 def vehicle_table(records: pd.DataFrame, features: dict[int, dict]) -> pd.DataFrame:
@@ -97,9 +103,10 @@ def vehicle_table(records: pd.DataFrame, features: dict[int, dict]) -> pd.DataFr
                                  [features.get(int(i)) for i in ids[recent]]))
         drops.append(_drop_7d(days[start:end], soh[start:end]))
     latest = records.iloc[ends - 1]
+    catalog = all_profiles()  # once per table: user profiles added since show their label
     table = pd.DataFrame({
         "vehicle_id": latest["vehicle_id"].to_numpy(),
-        "model": [model_label(p) for p in latest["profile"]],
+        "model": [model_label(p, catalog) for p in latest["profile"]],
         "profile": latest["profile"].to_numpy(),
         "soh": robust,
         "latest_soh": latest["predicted_soh"].to_numpy(),

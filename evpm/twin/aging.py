@@ -66,7 +66,10 @@ DUTIES: dict[str, Duty] = {
         Duty("highway", ("hwfet",), 140.0, 5, 1.00),
         Duty("aggressive", ("us06",), 90.0, 4, 1.00),
         Duty("mixed", ("wltc3", "udds", "hwfet"), 70.0, 3, 0.90),
-        Duty("lab", ("cc-1a", "cc-2a", "cc-4a", "square-4a"), 0.0, 1, 1.00),
+        # Lab cells: the cycler's discharges, and drive cycles replayed on the cell (no SOC
+        # logged, as on a cycler) — the real-data sets hold both.
+        Duty("lab", ("cc-0.4a", "cc-1a", "cc-2a", "cc-4a", "square-4a", "cc-6a", "random-walk",
+                     "udds", "us06", "hwfet"), 0.0, 1, 1.00),
     ]
 }
 

@@ -30,8 +30,9 @@ class LabCycle:
     name: str
     label: str
     current_a: float  # discharge current while on (positive = discharge)
-    period_s: float = 0.0  # square-wave period; 0 = constant current
+    period_s: float = 0.0  # square-wave period (random walk: step length); 0 = constant
     sample_s: float = 10.0  # logging interval, as in the NASA PCoE files
+    random_walk: bool = False  # steps of `period_s` drawn uniformly from 0..current_a
 
 
 DRIVE_CYCLES: dict[str, DriveCycle] = {
@@ -47,10 +48,14 @@ DRIVE_CYCLES: dict[str, DriveCycle] = {
 LAB_CYCLES: dict[str, LabCycle] = {
     c.name: c
     for c in [
+        LabCycle("cc-0.4a", "constant current 0.4 A (0.2 C) to cut-off", 0.4, sample_s=30.0),
         LabCycle("cc-1a", "constant current 1 A (0.5 C) to cut-off", 1.0),
         LabCycle("cc-2a", "constant current 2 A (1 C) to cut-off", 2.0),
         LabCycle("cc-4a", "constant current 4 A (2 C) to cut-off", 4.0),
         LabCycle("square-4a", "4 A square wave, 50 % duty, 60 s period, to cut-off", 4.0, 60.0),
+        LabCycle("cc-6a", "constant current 6 A (3 C) to cut-off", 6.0, sample_s=5.0),
+        LabCycle("random-walk", "random walk: 120-s steps drawn from 0-4.6 A (0-2.3 C), to "
+                 "cut-off", 4.6, 120.0, random_walk=True),
     ]
 }
 

@@ -17,9 +17,10 @@ import numpy as np
 
 from evpm import chemistry
 from evpm.errors import InvalidValueError
-from evpm.profiles import SOP_SOC, Profile
+from evpm.profiles import SOP_PULSE_S, SOP_SOC, Profile
 
 EMPTY_SOC = 0.02  # a drive stops here: the BMS cuts propulsion before the cell is empty
+EMPTY_SLOPE_V = 10.0  # V per unit SOC below the OCV table's 0 %
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class AgingState:
     def __post_init__(self) -> None:
         if not (0.0 < self.soh <= 1.2) or not math.isfinite(self.soh):
             raise InvalidValueError(f"SoH {self.soh} is outside (0, 1.2]")
-        if not (0.5 <= self.resistance_factor <= 10.0) or not math.isfinite(
+        # Below 1: a cell better than its profile's rating (real cells often are).
+        if not (0.2 <= self.resistance_factor <= 10.0) or not math.isfinite(
             self.resistance_factor
         ):
             raise InvalidValueError(
-                f"resistance factor {self.resistance_factor} is outside [0.5, 10]"
+                f"resistance factor {self.resistance_factor} is outside [0.2, 10]"
             )
 
 
@@ -51,13 +53,19 @@ class PackTrace:
     temperature_c: np.ndarray  # cell temperature
     power_w: np.ndarray  # delivered pack power (+ discharge)
     derated: int  # samples where the BMS limited power (voltage or power limit)
-    stopped_early: bool  # the pack reached empty / cut-off before the demand ended
+    stopped_early: bool  # the pack reached empty / cut-off / stop SOC before the demand ended
+    hit_cutoff: bool = False  # it stopped at the cut-off voltage (a lab discharge's end)
+    stop_index: int | None = None  # the sample where the work stopped (before any rest)
 
 
-def _arrhenius(temp_c: float) -> float:
+def _arrhenius(temp_c: float, ea_over_r: float = chemistry.RESISTANCE_EA_OVER_R) -> float:
     # Scalar form of chemistry.resistance_temperature_factor (called every step).
-    return math.exp(chemistry.RESISTANCE_EA_OVER_R * (1.0 / (temp_c + 273.15)
-                                                     - 1.0 / chemistry.T_REF_K))
+    return math.exp(ea_over_r * (1.0 / (temp_c + 273.15) - 1.0 / chemistry.T_REF_K))
+
+
+# Solid-state diffusion slows faster in the cold than the ohmic and charge-transfer parts
+# (activation energies of 30-60 kJ/mol against ~20): the slow RC pair uses 40 kJ/mol.
+DIFFUSION_EA_OVER_R = 4800.0
 
 
 def _soc_factor(soc: float) -> float:
@@ -65,14 +73,24 @@ def _soc_factor(soc: float) -> float:
     return 1.0 + 0.6 * math.exp(-max(soc, 0.0) / 0.06)
 
 
-def true_sop_w(profile: Profile, aging: AgingState) -> float:
+def _diffusion_factor(soc: float) -> float:
+    # The slow (diffusion) overpotential grows as the electrode surface empties: the reason a
+    # real cell's 1 C capacity is 5-10 % below its C/20 capacity.
+    return 1.0 + 2.0 * math.exp(-max(soc, 0.0) / 0.10)
+
+
+def true_sop_w(profile: Profile, aging: AgingState, slow_r_fraction: float = 0.0,
+               slow_tau_s: float = 1800.0) -> float:
     """State of power: the pack's 10-s peak discharge power at 50 % SOC and 25 °C, in watts.
 
     Voltage-limited HPPC definition: the constant current that brings the terminal voltage to
-    the cell's minimum after 10 s from rest, times that voltage, times the cell count.
+    the cell's minimum after 10 s from rest, times that voltage, times the cell count (the slow
+    RC pair, when the cell has one, adds what it builds in those 10 s).
     """
     r0 = profile.cell_r0_ohm * aging.resistance_factor * _soc_factor(SOP_SOC)
-    r_pulse = r0 * profile.pulse_resistance_factor
+    r_pulse = r0 * profile.pulse_resistance_factor + (
+        profile.cell_r0_ohm * aging.resistance_factor * slow_r_fraction
+        * _diffusion_factor(SOP_SOC) * (1.0 - math.exp(-SOP_PULSE_S / slow_tau_s)))
     ocv_half = float(chemistry.ocv(profile.chemistry, SOP_SOC))
     current = (ocv_half - profile.cell_v_min) / r_pulse
     return profile.cells * profile.cell_v_min * current
@@ -89,12 +107,21 @@ def simulate(
     ambient_c: float,
     temp0_c: float | None = None,
     stop_at_cutoff: bool = False,
+    stop_soc: float | None = None,
+    rest_after_s: float = 0.0,
+    slow_r_fraction: float = 0.0,
+    slow_tau_s: float = 1800.0,
 ) -> PackTrace:
     """Run the pack over a demand sampled at `time_s`.
 
     `mode="power"`: demand is pack power in W (+ discharge, − regen), held over each step
     ending at that sample (FASTSim's convention). `mode="current"`: demand is pack current in A
-    (+ discharge). The run stops at empty SOC, or with `stop_at_cutoff` at the cut-off voltage.
+    (+ discharge). The run stops at empty SOC, or with `stop_at_cutoff` at the cut-off voltage,
+    or at `stop_soc` (a test that ends after a set charge); `rest_after_s` then keeps logging
+    the cell at rest (current 0) while it relaxes, as a cycler does after a step.
+    `slow_r_fraction` adds a second, slow RC pair (R2 = fraction × R0, time constant
+    `slow_tau_s`): the diffusion overpotential that makes a real cell deliver less at 1 C than
+    at C/20 and relax for many minutes after a load.
     """
     if mode not in ("power", "current"):
         raise ValueError(f"mode must be 'power' or 'current', not {mode!r}")
@@ -106,6 +133,7 @@ def simulate(
     r0_base = profile.cell_r0_ohm * aging.resistance_factor
     r1_base = r0_base * profile.r1_fraction
     tau = profile.tau1_s
+    r2_base = r0_base * slow_r_fraction
     v_min, v_max = profile.cell_v_min, profile.cell_v_max
     heat_mass, cooling = profile.cell_thermal_mass_j_per_k, profile.cell_cooling_w_per_k
     table_soc, table_v = chemistry.SOC_POINTS.tolist(), chemistry.ocv_table(profile.chemistry)
@@ -116,15 +144,20 @@ def simulate(
     socs = np.empty(n)
     temps = np.empty(n)
     powers = np.empty(n)
-    soc, v1 = soc0, 0.0
+    soc, v1, v2 = soc0, 0.0, 0.0
     temp = ambient_c if temp0_c is None else temp0_c
     derated = 0
     stopped = False
     last = n
+    rest_until = math.inf  # set when the work stops and a rest follows
+    hit_cutoff = False
+    stop_index = None
 
     def ocv_at(s: float) -> float:
         # Scalar interpolation: np.interp per step costs more than the rest of the step.
-        s = min(max(s, 0.0), 1.0)
+        if s < 0.0:  # past empty the voltage collapses (a cut-off below the table's 0 %)
+            return table_v[0] + EMPTY_SLOPE_V * s
+        s = min(s, 1.0)
         for j in range(1, len(table_soc)):
             if s <= table_soc[j]:
                 x0, x1 = table_soc[j - 1], table_soc[j]
@@ -139,10 +172,18 @@ def simulate(
         r0 = r0_base * temp_factor * _soc_factor(soc)
         r1 = r1_base * temp_factor
         decay = math.exp(-dt / tau)
-        r_eff = r0 + r1 * (1.0 - decay)
-        emf = ocv_at(soc) - v1 * decay
+        r2 = (r2_base * _arrhenius(temp, DIFFUSION_EA_OVER_R) * _diffusion_factor(soc)
+              if r2_base else 0.0)
+        decay2 = math.exp(-dt / slow_tau_s)
+        r_eff = r0 + r1 * (1.0 - decay) + r2 * (1.0 - decay2)
+        emf = ocv_at(soc) - v1 * decay - v2 * decay2
         limited = False
-        if mode == "power":
+        if time_s[k] > rest_until:
+            last = k
+            break
+        if stopped:  # resting after the stop: the RC pair relaxes, nothing flows
+            current = 0.0
+        elif mode == "power":
             p_cell = demand[k] / cells
             disc = emf * emf - 4.0 * r_eff * p_cell
             if disc < 0.0:  # more power asked than the cell can give: give the most it can
@@ -153,12 +194,13 @@ def simulate(
         else:
             current = demand[k] / parallel
         volt = emf - r_eff * current
-        if volt < v_min and current > 0.0:
+        if stopped:
+            pass
+        elif volt < v_min and current > 0.0:
             if stop_at_cutoff:
                 # Land exactly on the cut-off, the way a lab cycler ends the step.
                 current = (emf - v_min) / r_eff
                 volt = v_min
-                stopped = True
             else:
                 current = max((emf - v_min) / r_eff, 0.0)
                 volt = emf - r_eff * current
@@ -169,18 +211,27 @@ def simulate(
             limited = True
         derated += limited
         v1 = v1 * decay + r1 * (1.0 - decay) * current
+        v2 = v2 * decay2 + r2 * (1.0 - decay2) * current
         soc -= current * dt / capacity_as
-        heat = r0 * current * current + (v1 * v1 / r1 if r1 > 0 else 0.0)
+        heat = r0 * current * current + (v1 * v1 / r1 if r1 > 0 else 0.0) \
+            + (v2 * v2 / r2 if r2 > 0 else 0.0)
         temp += dt * (heat - cooling * (temp - ambient_c)) / heat_mass
         volts[k] = volt * series
         amps[k] = -current * parallel
         socs[k] = soc
         temps[k] = temp
         powers[k] = volt * current * cells
-        if stopped or (soc <= EMPTY_SOC and not stop_at_cutoff):
-            stopped = True
-            last = k + 1
-            break
+        if not stopped and (stopped_now := (
+                (volt <= v_min and stop_at_cutoff and current > 0.0)
+                or (soc <= EMPTY_SOC and not stop_at_cutoff)
+                or (stop_soc is not None and soc <= stop_soc))):
+            stopped = stopped_now
+            hit_cutoff = stop_at_cutoff and volt <= v_min
+            stop_index = k
+            if rest_after_s <= 0.0:
+                last = k + 1
+                break
+            rest_until = time_s[k] + rest_after_s
     return PackTrace(
         time_s=np.asarray(time_s[:last], dtype=float),
         voltage_v=volts[:last],
@@ -190,4 +241,6 @@ def simulate(
         power_w=powers[:last],
         derated=derated,
         stopped_early=stopped,
+        hit_cutoff=hit_cutoff,
+        stop_index=stop_index,
     )

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from evpm import chemistry
 from evpm.errors import InvalidValueError
 from evpm.files import atomic_path, ensure_writable_dir
 from evpm.profiles import DEFAULT_PROFILE, Profile, check_vehicle_id, get_profile
@@ -39,6 +40,18 @@ class TripSpec:
     noise: bool = False
     seed: int = 0
     fastsim_ambient_c: float | None = None  # HVAC load temperature; None = ambient_c
+    # A lab cell that is not the profile's own: its rated capacity, cut-off and chemistry
+    # (None: the profile's). Drawn per simulated cell so models cannot rely on one cell.
+    cell_ah: float | None = None
+    cell_v_min: float | None = None
+    chemistry: str | None = None
+    rest_before_s: float = 0.0  # lab: logged rest before the load starts
+    rest_after_s: float = 0.0  # lab: logged rest after the work stops
+    stop_soc: float | None = None  # lab drive: stop at this SOC (a test that ends on charge)
+    drive_power_scale: float = 1.0  # lab drive: × the reference car's per-cell power
+    log_from_load: bool = False  # lab: the log starts with the load (no rest sample first)
+    slow_r_fraction: float = 0.0  # a second, slow RC pair (diffusion): R2 / R0 (0: none)
+    slow_tau_s: float = 1800.0
 
     def __post_init__(self) -> None:
         check_vehicle_id(self.vehicle_id)
@@ -49,6 +62,29 @@ class TripSpec:
             raise InvalidValueError(f"ambient temperature {self.ambient_c} °C is outside [-40, 60]")
         if not 1 <= self.repeats <= 50:
             raise InvalidValueError(f"repeats {self.repeats} is outside [1, 50]")
+        if self.cell_ah is not None and not 0.1 <= self.cell_ah <= 500.0:
+            raise InvalidValueError(f"cell capacity {self.cell_ah} Ah is outside [0.1, 500]")
+        if self.chemistry is not None:
+            chemistry.ocv_table(self.chemistry)
+
+
+def cell_profile(spec: TripSpec) -> Profile:
+    """The profile a trip is simulated (and read) with: the named one, with the spec's cell."""
+    profile = get_profile(spec.profile)
+    changes: dict = {}
+    if spec.cell_ah is not None:
+        # The same cell design, larger or smaller: rated power, heat capacity and cooling
+        # scale with capacity (a 5 Ah cell is not heated like a 2 Ah one).
+        scale = spec.cell_ah / profile.cell_capacity_ah
+        changes.update(cell_capacity_ah=spec.cell_ah,
+                       rated_peak_power_w=profile.rated_peak_power_w * scale,
+                       cell_thermal_mass_j_per_k=profile.cell_thermal_mass_j_per_k * scale,
+                       cell_cooling_w_per_k=profile.cell_cooling_w_per_k * scale)
+    if spec.cell_v_min is not None:
+        changes["cell_v_min"] = spec.cell_v_min
+    if spec.chemistry is not None:
+        changes["chemistry"] = spec.chemistry
+    return replace(profile, **changes) if changes else profile
 
 
 @dataclass
@@ -77,7 +113,7 @@ def _drive_demand(spec: TripSpec, profile: Profile) -> tuple[np.ndarray, np.ndar
     speed = np.concatenate([demand.speed_mps] + [demand.speed_mps[1:]] * (spec.repeats - 1))
     if source is not profile:
         scale = profile.cells * profile.cell_capacity_ah / (source.cells * source.cell_capacity_ah)
-        power = power * scale
+        power = power * scale * spec.drive_power_scale
     return time_s, power, speed
 
 
@@ -85,41 +121,85 @@ def _lab_demand(spec: TripSpec, profile: Profile) -> tuple[np.ndarray, np.ndarra
     """(time s, pack current A) of a lab discharge, long enough to reach the cut-off."""
     lab = LAB_CYCLES[spec.cycle]
     c_rate_scale = profile.pack_capacity_ah / get_profile("lab-18650-2ah").cell_capacity_ah
-    time_s = np.arange(0.0, LAB_MAX_HOURS * 3600.0 + 1.0)
+    hours = LAB_MAX_HOURS * (5.0 if lab.current_a < 1.0 else 1.0)  # a 0.2 C discharge is slow
+    time_s = np.arange(0.0, hours * 3600.0 + spec.rest_before_s + spec.rest_after_s + 1.0)
     current = np.full_like(time_s, lab.current_a * c_rate_scale)
-    if lab.period_s:
+    if lab.random_walk:
+        rng = np.random.default_rng(spec.seed)
+        steps = rng.uniform(0.0, 1.0, int(len(time_s) // lab.period_s) + 1)
+        current = current * steps[(time_s // lab.period_s).astype(int)]
+    elif lab.period_s:
         current[(time_s % lab.period_s) >= lab.period_s / 2] = 0.0
+    current[time_s <= spec.rest_before_s] = 0.0
     current[0] = 0.0
     return time_s, current
 
 
+def _slow(spec: TripSpec) -> dict:
+    return {"slow_r_fraction": spec.slow_r_fraction, "slow_tau_s": spec.slow_tau_s}
+
+
+STANDARD_C_RATE = 1.0  # a cell's standard capacity: 1 C from full at 25 °C to its cut-off
+STANDARD_AMBIENT_C = 25.0
+
+
+def standard_capacity_ah(profile: Profile, aging: pack.AgingState, spec: TripSpec) -> float:
+    """The cell's standard capacity now (Ah): a 1 C discharge from full at 25 °C to its cut-off.
+
+    What a lab's capacity test reports and what the real-data labels are; a test at another
+    rate or temperature, or a drive cycle, delivers more or less than this.
+    """
+    time_s = np.arange(0.0, 2.0 * 3600.0 / STANDARD_C_RATE, 5.0)
+    demand = np.full_like(time_s, STANDARD_C_RATE * profile.pack_capacity_ah)
+    demand[0] = 0.0
+    trace = pack.simulate(profile, aging, time_s, demand, mode="current", soc0=1.0,
+                          ambient_c=STANDARD_AMBIENT_C, stop_at_cutoff=True, **_slow(spec))
+    return float(np.trapz(-trace.current_a, trace.time_s) / 3600.0) / profile.parallel
+
+
 def simulate_trip(spec: TripSpec) -> TripResult:
     """Simulate one trip; noise-free unless `spec.noise`."""
-    profile = get_profile(spec.profile)
+    profile = cell_profile(spec)
     aging = pack.AgingState(spec.soh, spec.resistance_factor)
     is_lab = spec.cycle in LAB_CYCLES
+    # A drive cycle replayed on a lab cell is logged by a cycler: to the cut-off (or a set
+    # charge), no SOC column.
+    cycler = is_lab or profile.fastsim_vehicle is None
     soc0 = spec.soc0 if spec.soc0 is not None else (1.0 if is_lab else 0.9)
     speed = None
     if is_lab:
         time_s, current = _lab_demand(spec, profile)
         trace = pack.simulate(
             profile, aging, time_s, current, mode="current", soc0=soc0,
-            ambient_c=spec.ambient_c, stop_at_cutoff=True,
+            ambient_c=spec.ambient_c, stop_at_cutoff=True, rest_after_s=spec.rest_after_s,
+            **_slow(spec),
         )
         # Log every `sample_s` like the lab cycler, always keeping the cut-off point.
         every = int(LAB_CYCLES[spec.cycle].sample_s)
-        keep = np.unique(np.r_[np.arange(0, len(trace.time_s), every), len(trace.time_s) - 1])
+        ends = [len(trace.time_s) - 1] + ([trace.stop_index] if trace.stop_index else [])
+        keep = np.unique(np.r_[np.arange(0, len(trace.time_s), every), ends])
         fastsim_energy = float("nan")
     else:
         time_s, power, speed = _drive_demand(spec, profile)
+        if cycler and spec.rest_before_s > 0:
+            shift = float(spec.rest_before_s)
+            time_s = np.r_[0.0, time_s + shift]
+            power, speed = np.r_[0.0, power], np.r_[0.0, speed]
         trace = pack.simulate(
-            profile, aging, time_s, power, mode="power", soc0=soc0, ambient_c=spec.ambient_c
+            profile, aging, time_s, power, mode="power", soc0=soc0, ambient_c=spec.ambient_c,
+            # Drive cycles on a cell end as on the real cyclers: at a set charge (peaks that
+            # touch the cut-off are limited there), else at the first touch of the cut-off.
+            stop_at_cutoff=cycler and spec.stop_soc is None,
+            stop_soc=spec.stop_soc if cycler else None,
+            rest_after_s=spec.rest_after_s if cycler else 0.0, **_slow(spec),
         )
         keep = np.arange(len(trace.time_s))
         speed = speed[: len(trace.time_s)]
         dt = np.diff(time_s[: len(trace.time_s)])
         fastsim_energy = float(np.sum(power[1 : len(trace.time_s)] * dt))
 
+    if cycler and spec.log_from_load and spec.rest_before_s <= 0 and len(keep) > 2:
+        keep = keep[1:]  # many cycler files begin under load: the rest before is not logged
     volts, amps = trace.voltage_v[keep], trace.current_a[keep]
     temps, socs = trace.temperature_c[keep], trace.soc[keep]
     if spec.noise:
@@ -128,10 +208,10 @@ def simulate_trip(spec: TripSpec) -> TripResult:
 
     time_out = trace.time_s[keep]
     table = pd.DataFrame({"time_s": time_out, "voltage_V": volts, "current_A": amps})
-    if not is_lab:
+    if not cycler:
         table["soc"] = socs
     table["temperature_C"] = temps
-    if not is_lab:
+    if not cycler:
         power_kw = -volts * amps / 1000.0
         step_h = np.diff(time_out, prepend=time_out[0]) / 3600.0
         table["speed_mps"] = speed[keep]
@@ -145,7 +225,7 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         "repeats": spec.repeats,
         "true_soh": spec.soh,
         "resistance_factor": spec.resistance_factor,
-        "true_sop_w": round(pack.true_sop_w(profile, aging), 1),
+        "true_sop_w": round(pack.true_sop_w(profile, aging, **_slow(spec)), 1),
         "ambient_c": spec.ambient_c,
         "soc_start": round(float(trace.soc[0]), 5),
         "soc_end": round(float(trace.soc[-1]), 5),
@@ -153,13 +233,18 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         "samples": len(table),
         "noise": spec.noise,
         "seed": spec.seed,
-        "reached_cutoff": bool(is_lab and trace.stopped_early),
+        "reached_cutoff": bool(cycler and trace.hit_cutoff),
         # A lab discharge's measured capacity (true current, the logged samples, trapezoid to
         # the cut-off): what a cycler reports as the cell's capacity and what the NASA PCoE
         # labels are. None for road trips.
         "discharge_capacity_ah": round(float(
-            np.trapz(-trace.current_a[keep], trace.time_s[keep]) / 3600.0), 6) if is_lab
-        else None,
+            np.trapz(-trace.current_a[keep], trace.time_s[keep]) / 3600.0), 6)
+        if is_lab and trace.hit_cutoff else None,  # a drive test is labelled by capacity
+        "standard_capacity_ah": round(standard_capacity_ah(profile, aging, spec), 6)
+        if cycler else None,
+        "cell_capacity_ah": profile.cell_capacity_ah,
+        "cell_v_min": profile.cell_v_min,
+        "chemistry": profile.chemistry,
         "derated_samples": trace.derated,
     }
     return TripResult(spec, table, trace, truth, fastsim_energy)

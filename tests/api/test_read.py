@@ -26,6 +26,9 @@ def test_a_stored_prediction_reads_back_as_it_was_answered(client):
     assert fresh.pop("duplicate") is False and fresh["warnings"]
     again = client.post("/predict", json=sent).get_json()
     assert again.pop("duplicate") is True
+    # Profile source and confidence are /predict's (not stored yet): a repeat says the same.
+    for answer in (fresh, again):
+        assert (answer.pop("profile_source"), answer.pop("confidence")) == ("given", "high")
     [stored] = client.get("/vehicles/S1/history").get_json()
     [vehicle] = client.get("/vehicles").get_json()
     assert list(again.items()) == list(stored.items()) == list(fresh.items())  # order too

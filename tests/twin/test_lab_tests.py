@@ -1,0 +1,77 @@
+"""The twin's cycler tests: rests, partial starts, set-charge stops, drawn cells, slow RC."""
+
+import numpy as np
+import pytest
+
+from evpm.twin import pack
+from evpm.twin.fleet import FleetSpec, plan_fleet
+from evpm.twin.trip import TripSpec, cell_profile, simulate_trip
+
+LAB = "lab-18650-2ah"
+
+
+def test_a_rest_after_the_cutoff_is_logged_and_relaxes_upwards():
+    result = simulate_trip(TripSpec(profile=LAB, cycle="cc-2a", rest_after_s=600.0))
+    table = result.table
+    resting = table[table["current_A"] == 0.0]
+    assert resting["time_s"].iloc[-1] - resting["time_s"].iloc[1] >= 590.0
+    assert table["voltage_V"].iloc[-1] > table["voltage_V"].min() + 0.1  # relaxed
+    assert result.truth["reached_cutoff"]
+    # The cut-off sample itself is logged even between the cycler's 10-s samples.
+    assert table["voltage_V"].min() == pytest.approx(2.7, abs=0.01)
+
+
+def test_a_part_charged_start_after_a_soak():
+    result = simulate_trip(TripSpec(profile=LAB, cycle="cc-1a", soc0=0.5, rest_before_s=900.0))
+    table = result.table
+    assert (table[table["time_s"] <= 900.0]["current_A"] == 0.0).all()
+    assert result.truth["soc_start"] == pytest.approx(0.5)
+    assert result.truth["discharge_capacity_ah"] < 0.55 * 2.0
+
+
+def test_a_drive_test_on_a_cell_ends_on_charge_without_a_soc_column():
+    result = simulate_trip(TripSpec(profile=LAB, cycle="udds", repeats=50, stop_soc=0.4,
+                                    drive_power_scale=3.0, rest_after_s=300.0))
+    assert "soc" not in result.table and "speed_mps" not in result.table
+    assert result.truth["soc_end"] == pytest.approx(0.4, abs=0.01)
+    assert not result.truth["reached_cutoff"] and result.truth["discharge_capacity_ah"] is None
+
+
+def test_the_random_walk_steps_every_two_minutes():
+    result = simulate_trip(TripSpec(profile=LAB, cycle="random-walk", seed=3))
+    current = -result.table["current_A"].to_numpy()[1:-1]
+    assert current.min() >= 0.0 and current.max() <= 4.6 + 0.05
+    assert len(np.unique(np.round(current, 3))) > 10
+
+
+def test_a_drawn_cell_is_simulated_and_read_with_its_own_rating():
+    spec = TripSpec(profile=LAB, cycle="cc-2a", cell_ah=3.0, cell_v_min=2.5, chemistry="nca")
+    profile = cell_profile(spec)
+    assert (profile.cell_capacity_ah, profile.cell_v_min, profile.chemistry) == (3.0, 2.5, "nca")
+    result = simulate_trip(spec)
+    assert result.truth["discharge_capacity_ah"] == pytest.approx(3.0, rel=0.1)
+    assert result.table["voltage_V"].min() == pytest.approx(2.5, abs=0.01)
+
+
+def test_lab_cells_of_a_fleet_draw_different_ratings():
+    plans = plan_fleet(FleetSpec(vehicles=12, trips=2, profiles=(LAB,), seed=5))
+    assert len({p.cell_ah for p in plans}) == 12
+    assert {p.chemistry for p in plans} <= {"lab", "nmc", "nca"}
+    assert all(0.3 <= p.resistance_scale <= 1.5 for p in plans)
+
+
+def test_a_slow_rc_pair_lowers_the_1c_capacity_against_c20():
+    profile = cell_profile(TripSpec(profile=LAB))
+    aging = pack.AgingState()
+
+    def delivered(c_rate, slow):
+        time_s = np.arange(0.0, 21 * 3600.0 / (20 * c_rate), 10.0)
+        current = np.full_like(time_s, c_rate * 2.0)
+        current[0] = 0.0
+        trace = pack.simulate(profile, aging, time_s, current, mode="current", soc0=1.0,
+                              ambient_c=25.0, stop_at_cutoff=True, slow_r_fraction=slow)
+        return np.trapz(-trace.current_a, trace.time_s) / 3600.0
+
+    gap_plain = delivered(1.0, 0.0) / delivered(0.05, 0.0)
+    gap_slow = delivered(1.0, 3.0) / delivered(0.05, 3.0)
+    assert gap_slow < gap_plain - 0.01
