@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 from evpm.errors import EvpmError
 from evpm.schema import metadata
 from evpm.settings import redact_url
-from evpm.storage import Storage, engine_url, first_line, sqlite_path
+from evpm.storage import Storage, engine_url, first_line, set_wal, sqlite_path
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -243,7 +243,7 @@ def _sqlite_migration_engine(url: str) -> Engine:
         # migrations drop and recreate tables.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        set_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +105,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets readers (dashboard) and one writer work at once; the busy timeout makes a
     # second writer wait instead of failing with "database is locked"; NORMAL sync under WAL
     # is durable across application crashes and spares an fsync per commit.
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+WAL_SWITCH_WAIT_S = 30.0
+
+
+def set_wal(cursor) -> None:
+    """Switch an SQLite file to WAL, waiting while another process does the same.
+
+    Processes opening a new file together (API replicas, a watcher) race to convert it; the
+    loser can get "database is locked" at once — SQLite does not run the busy handler for
+    that lock — so it is retried here for up to WAL_SWITCH_WAIT_S.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + WAL_SWITCH_WAIT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_read_pragmas(dbapi_connection, _record) -> None:

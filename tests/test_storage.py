@@ -130,3 +130,26 @@ def test_storage_errors_name_the_database_without_its_password(tmp_path):
     garbage.write_bytes(b"\x00not sqlite\x00" * 500)
     with pytest.raises(EvpmError, match="not a database"):
         Storage(f"sqlite:///{garbage}").init()
+
+
+def test_switching_a_new_file_to_wal_waits_for_another_process_doing_the_same():
+    import sqlite3
+
+    from evpm.storage import set_wal
+
+    class Racing:
+        """A cursor whose first two WAL switches lose the race, as a second process's can."""
+
+        def __init__(self, failures: int, message: str = "database is locked") -> None:
+            self.failures, self.message, self.calls = failures, message, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+
+    cursor = Racing(2)
+    set_wal(cursor)
+    assert cursor.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        set_wal(Racing(1, "disk I/O error"))  # not a lock: no retry
