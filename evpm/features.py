@@ -32,6 +32,14 @@ PHYSICS_FEATURES = [
     "r_dc_25c_ratio",
 ]
 FEATURES = REFERENCE_FEATURES + PHYSICS_FEATURES
+# Features in amperes, ampere-hours, watt-hours or ohms of one cell: their size follows the
+# cell's (1 C is 2 A on an 18650, 60 A on a car cell), so a value beyond the training range
+# says the cell is big, not that the trip is unusual. Range warnings use their per-capacity
+# counterparts (C-rates, r_dc_norm, the capacity and resistance ratios) instead.
+CELL_SIZE_FEATURES = frozenset({
+    "avg_current", "current_std", "current_A_mean", "charge_ah", "energy_wh", "r_dc_ohm",
+    "rated_capacity_ah",
+})
 
 DISCHARGE_C = 0.01  # a step counts as discharging above 0.01 C
 REST_C = 0.02  # the cell is at rest below 0.02 C

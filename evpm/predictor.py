@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from evpm.batch import FEATURE_INDEX, feature_matrix
-from evpm.features import FEATURES, measured_soh, soh_anchor, sop_anchor
+from evpm.features import CELL_SIZE_FEATURES, FEATURES, measured_soh, soh_anchor, sop_anchor
 from evpm.forest import SMALL_BATCH, CompiledForest
 from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
 from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
@@ -93,7 +93,7 @@ class Predictor:
         self.version = card["model_version"]
         self.rules = rules or StatusRules()
         self.ranges = {f["name"]: _warning_range(f["min"], f["max"]) for f in card["features"]
-                       if f["min"] is not None}
+                       if f["min"] is not None and f["name"] not in CELL_SIZE_FEATURES}
         self.forest = CompiledForest([self.soh_booster, self.sop_booster], FEATURES)
         self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
                              dtype=float)

@@ -131,3 +131,10 @@ def test_one_feature_matrix_for_rows_and_columns():
     for bad in (True, "3.7", None, 10**400):
         with pytest.raises(NotNumbersError):  # never converted: the caller names the problem
             feature_matrix([dict(REFERENCE_REQUEST, dod=bad)], names)
+
+
+def test_a_big_cells_amperes_are_not_unusual(predictor):
+    """1 C on a 60 Ah car cell is 60 A: only the per-capacity features are range-checked."""
+    request = dict(REFERENCE_REQUEST, current_A_mean=-60.0, avg_current=-60.0)
+    [result] = predictor.predict([request], [None])
+    assert not any(w.startswith(("current_A_mean", "avg_current")) for w in result.warnings)
