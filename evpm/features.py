@@ -140,8 +140,9 @@ def extract(trip: Trip) -> dict[str, float]:
     duration = float(t[-1] - t[0])
     if len(t) < 3 or duration < MIN_SPAN_S:
         raise InsufficientDataError(
-            f"the discharge lasts {duration:.0f} s ({len(t)} samples) before the log reaches "
-            f"the cut-off for good; at least {MIN_SPAN_S:.0f} s are needed")
+            f"the battery works for {duration:.0f} s ({len(t)} samples) in this log — from the "
+            f"rest before the first load to the end of the discharge (the cut-off, for a lab "
+            f"log); at least {MIN_SPAN_S:.0f} s are needed")
     step_discharging = discharge[1:] > DISCHARGE_C * rated
     discharging = discharge > DISCHARGE_C * rated
 
