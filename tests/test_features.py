@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evpm.features import FEATURES, PHYSICS_FEATURES, REFERENCE_FEATURES, extract, soh_anchor
+from evpm.features import (
+    FEATURES,
+    PHYSICS_FEATURES,
+    REFERENCE_FEATURES,
+    extract,
+    measured_soh,
+    soh_anchor,
+)
 from evpm.profiles import get_profile
 from evpm.trips import validate_trip
 
@@ -113,3 +120,28 @@ def test_soh_anchor_prefers_measured_capacity_then_reference_then_constant():
         {"avg_current": -1.0, "discharge_time_s": 3600.0, "dod": 50.0},
     ])
     assert soh_anchor(rows).tolist() == pytest.approx([0.8, 0.9, 0.8, 0.85])
+
+
+def _capacity_test(rate: float, ratio: float = 1.05, regen_ah: float = 0.0) -> dict:
+    # A discharge from full to the cut-off at a steady `rate` (C) of a 2 Ah cell.
+    gross_ah = ratio * 2.0
+    return {"discharge_capacity_ratio": [ratio], "soc_start": [1.0], "c_rate_mean": [rate],
+            "avg_current": [-rate * 2.0], "discharge_time_s": [gross_ah / (rate * 2.0) * 3600.0],
+            "charge_ah": [gross_ah - regen_ah]}
+
+
+def test_a_capacity_test_near_1c_reports_its_measurement():
+    for rate in (0.5, 1.0, 2.0):
+        assert measured_soh(_capacity_test(rate))[0] == pytest.approx(1.05)
+
+
+def test_a_slow_capacity_test_is_brought_to_the_standard_1c():
+    # C/20 delivers ~8 % more than 1 C on real 18650s (DMEGC: 2.752 against 2.523 Ah).
+    assert measured_soh(_capacity_test(0.05, ratio=1.058))[0] == pytest.approx(0.975, abs=0.003)
+    slower = measured_soh(_capacity_test(0.1))[0]
+    assert slower < measured_soh(_capacity_test(0.3))[0] < 1.05
+
+
+def test_a_drive_cycle_or_a_very_slow_log_is_left_to_the_model():
+    assert np.isnan(measured_soh(_capacity_test(0.5, regen_ah=0.3))[0])
+    assert np.isnan(measured_soh(_capacity_test(0.02))[0])

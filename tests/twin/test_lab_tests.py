@@ -75,3 +75,69 @@ def test_a_slow_rc_pair_lowers_the_1c_capacity_against_c20():
     gap_plain = delivered(1.0, 0.0) / delivered(0.05, 0.0)
     gap_slow = delivered(1.0, 3.0) / delivered(0.05, 3.0)
     assert gap_slow < gap_plain - 0.01
+
+
+def _discharge(c_rate, ambient_c=25.0, rest_after_s=0.0, **cell):
+    profile = cell_profile(TripSpec(profile=LAB, cell_ah=2.6, cell_v_min=2.5, chemistry="nmc"))
+    time_s = np.arange(0.0, 1.3 * 3600.0 / c_rate + rest_after_s, 10.0)
+    current = np.full_like(time_s, c_rate * 2.6)
+    current[0] = 0.0
+    return pack.simulate(profile, pack.AgingState(), time_s, current, mode="current", soc0=1.0,
+                         ambient_c=ambient_c, stop_at_cutoff=True, rest_after_s=rest_after_s,
+                         **cell)
+
+
+def _ah(trace):
+    return np.trapz(-trace.current_a, trace.time_s) / 3600.0
+
+
+def test_a_surface_lag_gives_a_real_cells_rate_dependent_capacity():
+    # DMEGC INR18650 (real-drive-cycles): C/20 delivers 9 % more than 1 C, 0.5 C 2 % more.
+    lagging = {"surface_lag": 0.1, "surface_tau_s": 600.0}
+    at_1c = _ah(_discharge(1.0, **lagging))
+    assert _ah(_discharge(0.05, **lagging)) / at_1c == pytest.approx(1.08, abs=0.02)
+    assert _ah(_discharge(0.5, **lagging)) / at_1c == pytest.approx(1.02, abs=0.01)
+    plain = _ah(_discharge(0.05)) / _ah(_discharge(1.0))
+    assert plain < 1.05  # without the lag the gap is the resistance's alone
+
+
+def test_after_a_deep_discharge_the_lag_relaxes_for_many_minutes():
+    trace = _discharge(1.0, rest_after_s=3600.0, surface_lag=0.1, surface_tau_s=600.0)
+    at = trace.stop_index
+    volts = trace.voltage_v
+    recovered = [volts[at + n] - volts[at] for n in (30, 180, 359)]  # 5, 30, 60 min
+    assert recovered[0] > 0.3 and recovered[1] > recovered[0] + 0.03
+    assert recovered[2] > recovered[1]
+
+
+def test_the_lag_relaxes_more_slowly_in_the_cold():
+    def recovery(ambient_c):
+        trace = _discharge(0.5, ambient_c=ambient_c, rest_after_s=1800.0, surface_lag=0.1,
+                           surface_tau_s=600.0)
+        volts = trace.voltage_v
+        return (volts[-1] - volts[trace.stop_index + 30]) / (volts[-1] - volts[trace.stop_index])
+
+    # The share of the recovery still to come after 5 minutes is larger at 0 °C.
+    assert recovery(0.0) > recovery(25.0)
+
+
+
+def test_a_lagging_cells_slow_test_delivers_more_than_its_standard_capacity():
+    plain = simulate_trip(TripSpec(profile=LAB, cycle="cc-0.4a")).truth
+    lagging = simulate_trip(TripSpec(profile=LAB, cycle="cc-0.4a", surface_lag=0.1)).truth
+    # The label (1 C at 25 °C) drops with the lag; a 0.2 C test still gets most of the charge.
+    assert lagging["standard_capacity_ah"] < plain["standard_capacity_ah"] - 0.05
+    assert lagging["discharge_capacity_ah"] > lagging["standard_capacity_ah"] * 1.03
+
+
+def test_an_ocv_bend_moves_the_middle_of_the_curve_not_its_ends():
+    def rest_voltage(soc0, shape):
+        profile = cell_profile(TripSpec(profile=LAB))
+        time_s = np.arange(0.0, 20.0, 10.0)
+        trace = pack.simulate(profile, pack.AgingState(), time_s, np.zeros_like(time_s),
+                              mode="current", soc0=soc0, ambient_c=25.0, ocv_shape=shape)
+        return trace.voltage_v[-1]
+
+    # The DMEGC cells rest ~70 mV below the NMC table at half charge (their C/20 curve).
+    assert rest_voltage(0.5, (-0.07, 0.0)) == pytest.approx(rest_voltage(0.5, (0.0, 0.0)) - 0.07)
+    assert rest_voltage(1.0, (-0.07, 0.03)) == pytest.approx(rest_voltage(1.0, (0.0, 0.0)))
