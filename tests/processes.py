@@ -100,12 +100,13 @@ class ServerProcess:
 
 
 class ApiProcess(ServerProcess):
-    """`evpm api` (gunicorn, 2 workers) on a port and database of the test's own."""
+    """`evpm api` (gunicorn, 2 workers unless told) on a port and database of the test's own."""
 
     name = "api"
 
     def __init__(self, folder: Path, port: int | None = None, secret: str = "",
-                 **settings: str) -> None:
+                 workers: int = 2, **settings: str) -> None:
+        self.workers = workers
         super().__init__(folder, port, {
             "DATABASE_URL": f"sqlite:///{folder / 'fleet_health.db'}", "EVPM_JWT_SECRET": secret,
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "api-metrics"), **settings})
@@ -118,7 +119,7 @@ class ApiProcess(ServerProcess):
     def command(self) -> list[str]:
         """`evpm api` on localhost."""
         return [sys.executable, "-m", "evpm.cli", "api", "--port", str(self.port), "--workers",
-                "2", "--host", "127.0.0.1"]
+                str(self.workers), "--host", "127.0.0.1"]
 
 
 class WatchProcess:
