@@ -33,6 +33,7 @@ class LabCycle:
     period_s: float = 0.0  # square-wave period (random walk: step length); 0 = constant
     sample_s: float = 10.0  # logging interval, as in the NASA PCoE files
     random_walk: bool = False  # steps of `period_s` drawn uniformly from 0..current_a
+    on_s: float = 0.0  # square wave: on for this long in each period (0: half of it)
 
 
 DRIVE_CYCLES: dict[str, DriveCycle] = {
@@ -54,6 +55,8 @@ LAB_CYCLES: dict[str, LabCycle] = {
         LabCycle("cc-4a", "constant current 4 A (2 C) to cut-off", 4.0),
         LabCycle("square-4a", "4 A square wave, 50 % duty, 60 s period, to cut-off", 4.0, 60.0),
         LabCycle("cc-6a", "constant current 6 A (3 C) to cut-off", 6.0, sample_s=5.0),
+        LabCycle("pulse-2a", "pulse test: 2 A (1 C) for 10 min, then 20 min at rest, repeated, "
+                 "to cut-off", 2.0, 1800.0, on_s=600.0),
         LabCycle("random-walk", "random walk: 120-s steps drawn from 0-4.6 A (0-2.3 C), to "
                  "cut-off", 4.6, 120.0, random_walk=True),
     ]

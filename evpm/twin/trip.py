@@ -47,7 +47,7 @@ class TripSpec:
     chemistry: str | None = None
     rest_before_s: float = 0.0  # lab: logged rest before the load starts
     rest_after_s: float = 0.0  # lab: logged rest after the work stops
-    stop_soc: float | None = None  # lab drive: stop at this SOC (a test that ends on charge)
+    stop_soc: float | None = None  # cycler: stop at this SOC (a test that ends on charge)
     drive_power_scale: float = 1.0  # lab drive: × the reference car's per-cell power
     log_from_load: bool = False  # lab: the log starts with the load (no rest sample first)
     slow_r_fraction: float = 0.0  # a second, slow RC pair (diffusion): R2 / R0 (0: none)
@@ -125,6 +125,9 @@ def _lab_demand(spec: TripSpec, profile: Profile) -> tuple[np.ndarray, np.ndarra
     lab = LAB_CYCLES[spec.cycle]
     c_rate_scale = profile.pack_capacity_ah / get_profile("lab-18650-2ah").cell_capacity_ah
     hours = LAB_MAX_HOURS * (5.0 if lab.current_a < 1.0 else 1.0)  # a 0.2 C discharge is slow
+    on_s = lab.on_s or lab.period_s / 2.0
+    if lab.period_s and not lab.random_walk:  # a pulse test rests most of the time
+        hours *= max(1.0, lab.period_s / (2.0 * on_s))
     time_s = np.arange(0.0, hours * 3600.0 + spec.rest_before_s + spec.rest_after_s + 1.0)
     current = np.full_like(time_s, lab.current_a * c_rate_scale)
     if lab.random_walk:
@@ -132,7 +135,7 @@ def _lab_demand(spec: TripSpec, profile: Profile) -> tuple[np.ndarray, np.ndarra
         steps = rng.uniform(0.0, 1.0, int(len(time_s) // lab.period_s) + 1)
         current = current * steps[(time_s // lab.period_s).astype(int)]
     elif lab.period_s:
-        current[(time_s % lab.period_s) >= lab.period_s / 2] = 0.0
+        current[(time_s % lab.period_s) >= on_s] = 0.0
     current[time_s <= spec.rest_before_s] = 0.0
     current[0] = 0.0
     return time_s, current
@@ -181,8 +184,8 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         time_s, current = _lab_demand(spec, profile)
         trace = pack.simulate(
             profile, aging, time_s, current, mode="current", soc0=soc0,
-            ambient_c=spec.ambient_c, stop_at_cutoff=True, rest_after_s=spec.rest_after_s,
-            **_cell_dynamics(spec),
+            ambient_c=spec.ambient_c, stop_at_cutoff=True, stop_soc=spec.stop_soc,
+            rest_after_s=spec.rest_after_s, **_cell_dynamics(spec),
         )
         # Log every `sample_s` like the lab cycler, always keeping the cut-off point.
         every = int(LAB_CYCLES[spec.cycle].sample_s)

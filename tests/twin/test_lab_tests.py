@@ -141,3 +141,15 @@ def test_an_ocv_bend_moves_the_middle_of_the_curve_not_its_ends():
     # The DMEGC cells rest ~70 mV below the NMC table at half charge (their C/20 curve).
     assert rest_voltage(0.5, (-0.07, 0.0)) == pytest.approx(rest_voltage(0.5, (0.0, 0.0)) - 0.07)
     assert rest_voltage(1.0, (-0.07, 0.03)) == pytest.approx(rest_voltage(1.0, (0.0, 0.0)))
+
+
+def test_a_pulse_test_rests_twenty_minutes_between_its_ten_minute_pulses():
+    result = simulate_trip(TripSpec(profile=LAB, cycle="pulse-2a", stop_soc=0.2,
+                                    rest_after_s=1200.0))
+    table = result.table
+    loaded = table[table["current_A"] < -1.9]["time_s"].to_numpy()
+    pulse_starts = loaded[np.r_[True, np.diff(loaded) > 60.0]]
+    assert np.allclose(np.diff(pulse_starts)[:3], 1800.0, atol=20.0)
+    # It stops on charge, at rest: no cut-off, the last voltage a relaxed one.
+    assert result.truth["soc_end"] == pytest.approx(0.2, abs=0.01)
+    assert not result.truth["reached_cutoff"] and table["current_A"].iloc[-1] == 0.0
