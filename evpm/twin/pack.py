@@ -3,8 +3,9 @@
 Every cell of the pack is taken as identical, so the pack is one cell scaled by the series and
 parallel counts. The cell is an open-circuit voltage source (chemistry curve) with a series
 resistance R0 and one RC pair (R1, τ1); both resistances grow with the aging state's resistance
-factor, rise in the cold (Arrhenius) and near empty. Cycler cells add a slow RC pair and a
-surface state of charge that lags the bulk one under load (solid-state diffusion). Capacity is
+factor, rise in the cold (Arrhenius) and near empty. A cycler's cell may add a slow RC pair, a
+surface state of charge that lags the bulk one under load (solid-state diffusion) and its own
+bend of the family's OCV curve. Capacity is
 the rated capacity × SoH, so a worn cell moves further in SOC per ampere-hour. Heat is
 R0·I² + V1²/R1 (+ the slow pair's and the lag's losses) per cell, lost to ambient through a
 conductance, stored in the cell's thermal mass.
@@ -92,8 +93,15 @@ def _diffusion_factor(soc: float) -> float:
     return 1.0 + 2.0 * math.exp(-max(soc, 0.0) / 0.10)
 
 
+def ocv_table(chemistry_name: str, ocv_shape: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The cell's OCV table: its family's, bent by a·sin(π·SOC) + b·sin(2π·SOC) volts."""
+    return (chemistry.ocv_table(chemistry_name)
+            + ocv_shape[0] * np.sin(np.pi * chemistry.SOC_POINTS)
+            + ocv_shape[1] * np.sin(2.0 * np.pi * chemistry.SOC_POINTS))
+
+
 def true_sop_w(profile: Profile, aging: AgingState, slow_r_fraction: float = 0.0,
-               slow_tau_s: float = 1800.0) -> float:
+               slow_tau_s: float = 1800.0, ocv_shape: tuple[float, float] = (0.0, 0.0)) -> float:
     """State of power: the pack's 10-s peak discharge power at 50 % SOC and 25 °C, in watts.
 
     Voltage-limited HPPC definition: the constant current that brings the terminal voltage to
@@ -104,7 +112,8 @@ def true_sop_w(profile: Profile, aging: AgingState, slow_r_fraction: float = 0.0
     r_pulse = r0 * profile.pulse_resistance_factor + (
         profile.cell_r0_ohm * aging.resistance_factor * slow_r_fraction
         * _diffusion_factor(SOP_SOC) * (1.0 - math.exp(-SOP_PULSE_S / slow_tau_s)))
-    ocv_half = float(chemistry.ocv(profile.chemistry, SOP_SOC))
+    ocv_half = float(np.interp(SOP_SOC, chemistry.SOC_POINTS,
+                               ocv_table(profile.chemistry, ocv_shape)))
     current = (ocv_half - profile.cell_v_min) / r_pulse
     return profile.cells * profile.cell_v_min * current
 
@@ -162,9 +171,8 @@ def simulate(
     r2_base = r0_base * slow_r_fraction
     v_min, v_max = profile.cell_v_min, profile.cell_v_max
     heat_mass, cooling = profile.cell_thermal_mass_j_per_k, profile.cell_cooling_w_per_k
-    table_soc, table_v = chemistry.SOC_POINTS.tolist(), chemistry.ocv_table(profile.chemistry)
-    table_v = (table_v + ocv_shape[0] * np.sin(np.pi * chemistry.SOC_POINTS)
-               + ocv_shape[1] * np.sin(2.0 * np.pi * chemistry.SOC_POINTS)).tolist()
+    table_soc = chemistry.SOC_POINTS.tolist()
+    table_v = ocv_table(profile.chemistry, ocv_shape).tolist()
 
     volts = np.empty(n)
     amps = np.empty(n)

@@ -141,15 +141,16 @@ def _lab_demand(spec: TripSpec, profile: Profile) -> tuple[np.ndarray, np.ndarra
     return time_s, current
 
 
-def _slow(spec: TripSpec) -> dict:
-    return {"slow_r_fraction": spec.slow_r_fraction, "slow_tau_s": spec.slow_tau_s}
+def _sop_cell(spec: TripSpec) -> dict:
+    return {"slow_r_fraction": spec.slow_r_fraction, "slow_tau_s": spec.slow_tau_s,
+            "ocv_shape": spec.ocv_shape}
 
 
 def _cell_dynamics(spec: TripSpec) -> dict:
-    # The slow RC pair and the surface lag (the lag builds too slowly to matter in a 10-s pulse,
-    # so the SoP truth needs only the pair).
-    return {**_slow(spec), "surface_lag": spec.surface_lag, "surface_tau_s": spec.surface_tau_s,
-            "ocv_shape": spec.ocv_shape}
+    # What the pack model needs beyond the profile; the SoP truth takes all but the surface lag,
+    # which builds too slowly to matter in a 10-s pulse.
+    return {**_sop_cell(spec), "surface_lag": spec.surface_lag,
+            "surface_tau_s": spec.surface_tau_s}
 
 
 STANDARD_C_RATE = 1.0  # a cell's standard capacity: 1 C from full at 25 °C to its cut-off
@@ -238,7 +239,7 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         "repeats": spec.repeats,
         "true_soh": spec.soh,
         "resistance_factor": spec.resistance_factor,
-        "true_sop_w": round(pack.true_sop_w(profile, aging, **_slow(spec)), 1),
+        "true_sop_w": round(pack.true_sop_w(profile, aging, **_sop_cell(spec)), 1),
         "ambient_c": spec.ambient_c,
         "soc_start": round(float(trace.soc[0]), 5),
         "soc_end": round(float(trace.soc[-1]), 5),

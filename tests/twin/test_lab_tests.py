@@ -141,6 +141,9 @@ def test_an_ocv_bend_moves_the_middle_of_the_curve_not_its_ends():
     # The DMEGC cells rest ~70 mV below the NMC table at half charge (their C/20 curve).
     assert rest_voltage(0.5, (-0.07, 0.0)) == pytest.approx(rest_voltage(0.5, (0.0, 0.0)) - 0.07)
     assert rest_voltage(1.0, (-0.07, 0.03)) == pytest.approx(rest_voltage(1.0, (0.0, 0.0)))
+    # Less voltage above the cut-off at half charge: less power in the SoP truth too.
+    profile, aging = cell_profile(TripSpec(profile=LAB)), pack.AgingState()
+    assert pack.true_sop_w(profile, aging, ocv_shape=(-0.07, 0.0)) < pack.true_sop_w(profile, aging)
 
 
 def test_a_pulse_test_rests_twenty_minutes_between_its_ten_minute_pulses():
