@@ -1,4 +1,5 @@
-"""The file names of a trained model set: what training writes and the predictor loads.
+"""The file names of a trained model set, and what its SoP model outputs: shared by training
+and the predictor.
 
 A module of its own, so that serving knows them without importing training (and with it the
 digital twin, FASTSim and BLAST-Lite).
@@ -9,3 +10,6 @@ from __future__ import annotations
 SOH_MODEL_FILE = "optimized_soh_xgb_model.joblib"
 SOP_MODEL_FILE = "sop_model_final.joblib"
 MODEL_CARD_FILE = "model_card.json"
+# What the SoP model outputs (model card `sop_output`): the log of SoP / rated peak power.
+# Cards without it come from models that added their output to the anchor itself.
+SOP_OUTPUT = "log_fraction_of_rated_peak_power"

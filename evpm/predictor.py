@@ -1,8 +1,8 @@
 """Models loaded once; pre-process → predict → post-process; explanations; range warnings.
 
-Both models predict a correction to a physics anchor (`features.soh_anchor`,
-`features.sop_anchor`, passed as XGBoost's base margin). SoP is predicted as a fraction of the
-profile's rated peak power, which post-processing turns into watts.
+Both models predict a correction to a physics anchor (`features.soh_anchor`, and for SoP the
+log of `features.sop_anchor`, passed as XGBoost's base margin). SoP is predicted as a fraction
+of the profile's rated peak power, which post-processing turns into watts.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from evpm.batch import FEATURE_INDEX, feature_matrix
-from evpm.features import CELL_SIZE_FEATURES, FEATURES, measured_soh, soh_anchor, sop_anchor
+from evpm.features import (
+    CELL_SIZE_FEATURES,
+    FEATURES,
+    measured_soh,
+    soh_anchor,
+    sop_anchor,
+    sop_margin,
+    sop_ratio,
+)
 from evpm.forest import SMALL_BATCH, CompiledForest
 from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
-from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE
+from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE, SOP_OUTPUT
 from evpm.profiles import Profile
 from evpm.settings import Settings
 
@@ -91,6 +99,8 @@ class Predictor:
             booster.set_param({"nthread": threads})
         self.card = card
         self.version = card["model_version"]
+        # Models from before the SoP factor (card without `sop_output`) add to the anchor.
+        self._sop_log = card.get("sop_output") == SOP_OUTPUT
         self.rules = rules or StatusRules()
         self.ranges = {f["name"]: _warning_range(f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None and f["name"] not in CELL_SIZE_FEATURES}
@@ -147,17 +157,19 @@ class Predictor:
         matrix = _with_rated_capacity(matrix, profiles, copy=True)
         columns = self._columns(matrix)
         margin = soh_anchor(columns)
+        sop_base = sop_margin(columns) if self._sop_log else sop_anchor(columns)
         if len(matrix) <= SMALL_BATCH:
-            both = self.forest.predict(matrix, np.column_stack([margin, sop_anchor(columns)]))
-            soh, sop_ratio = both[:, 0], both[:, 1]
+            both = self.forest.predict(matrix, np.column_stack([margin, sop_base]))
+            soh, sop_out = both[:, 0], both[:, 1]
         else:  # a large batch is worth XGBoost's threads
             soh = self.soh_booster.inplace_predict(matrix, base_margin=margin, missing=np.nan)
-            sop_ratio = self.sop_booster.inplace_predict(
-                matrix, base_margin=sop_anchor(columns), missing=np.nan)
+            sop_out = self.sop_booster.inplace_predict(matrix, base_margin=sop_base,
+                                                       missing=np.nan)
+        sop_fraction = sop_ratio(sop_out) if self._sop_log else sop_out
         measured = measured_soh(columns)  # a capacity test reports its measurement
         soh = np.where(np.isfinite(measured), measured, soh)
         rated = np.array([p.rated_peak_power_w if p else UNKNOWN_RATED_SOP_W for p in profiles])
-        sop_w = sop_ratio * rated
+        sop_w = sop_fraction * rated
         scores = health_score(soh, sop_w, rated)
         contributions = self._contributions(matrix, margin, top) if explain else \
             [None] * len(matrix)

@@ -28,10 +28,16 @@ from evpm.features import (
     extract_file,
     measured_soh,
     soh_anchor,
-    sop_anchor,
+    sop_margin,
+    sop_ratio,
 )
 from evpm.health import robust_soh
-from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE  # also from here
+from evpm.model_files import (  # also from here
+    MODEL_CARD_FILE,
+    SOH_MODEL_FILE,
+    SOP_MODEL_FILE,
+    SOP_OUTPUT,
+)
 from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, Profile
 from evpm.trips import TripError
 from evpm.twin.fleet import FleetSpec, simulate_fleet
@@ -196,8 +202,11 @@ def fit_models(train: pd.DataFrame, config: TrainConfig, progress: Progress = _n
                                   ("SoP", "sop_label", SOP_MONOTONE)):
         tick = progress(f"train {name} model", config.n_estimators)
         model = _regressor(config, monotone, [_round_callback(tick)])
-        margin = soh_anchor(augmented) if name == "SoH" else sop_anchor(augmented)
-        model.fit(x, augmented[label].to_numpy(), base_margin=margin)
+        target = augmented[label].to_numpy()
+        if name == "SoH":
+            model.fit(x, target, base_margin=soh_anchor(augmented))
+        else:  # a factor on the physics anchor: see features.sop_margin
+            model.fit(x, np.log(target), base_margin=sop_margin(augmented))
         model.set_params(callbacks=None)  # keep the saved model free of our callback class
         models.append(model)
     return tuple(models)
@@ -231,7 +240,7 @@ def evaluate(soh_model, sop_model, test: pd.DataFrame) -> dict:
     measured = measured_soh(test)  # as the predictor serves it: a capacity test's measurement
     soh_pred = np.where(np.isfinite(measured), measured,
                         soh_model.predict(x, base_margin=soh_anchor(test)))
-    sop_pred = sop_model.predict(x, base_margin=sop_anchor(test))
+    sop_pred = sop_ratio(sop_model.predict(x, base_margin=sop_margin(test)))
     soh_error = np.abs(soh_pred - test["soh_label"].to_numpy())
     masked = reference_only(test)
     ref_pred = soh_model.predict(masked[FEATURES].astype(float), base_margin=soh_anchor(masked))
@@ -308,6 +317,8 @@ def build_card(config: TrainConfig, data: pd.DataFrame, is_test: pd.Series, metr
             "sop": "state of power as a fraction of the profile's rated peak power (10-s "
                    "discharge at 50 % SOC, 25 °C); watts = fraction × rated peak power",
         },
+        # The SoP model's output is the log of that fraction (features.sop_ratio).
+        "sop_output": SOP_OUTPUT,
         "files": {"soh": SOH_MODEL_FILE, "sop": SOP_MODEL_FILE},
         "features": features,
         "metrics": metrics,

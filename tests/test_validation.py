@@ -93,10 +93,14 @@ def test_shared_sets_hold_what_the_model_report_says(repo, predictor):
     assert sets[("nasa-pcoe-discharge", "whole")]["mae"] <= 0.008
     for group in summary["groups"]:
         if group["set"] == "dmegc-inr18650" and group["kind"] in ("rw", "ref", "cc_0.5c",
-                                                                   "cc_2c"):
+                                                                   "cc_2c", "ocv_c20"):
             assert group["mae"] <= 0.05, group
     for s in summary["sets"]:
         assert s["warning_rate"] <= 0.10, s  # a warning means something unusual
     used = frame[frame["skipped"].isna()]
     warm_new = used[(used["ambient_c"] >= 0) & (used["label_soh"] >= 0.85)]
     assert not (warm_new["status"] == "Priority_Maintenance").any()
+    # No new cell of the drive-cycle set is flagged at all (the target, met in three
+    # training seeds: docs/MODEL_REPORT.md).
+    drive_cycles = warm_new[warm_new["set"] != "nasa-pcoe-discharge"]
+    assert len(drive_cycles) and (drive_cycles["status"] == "Healthy").all()

@@ -55,6 +55,7 @@ class TripSpec:
     surface_lag: float = 0.0  # surface SOC lag at 1 C (diffusion knee; 0: none), see pack
     surface_tau_s: float = 900.0
     ocv_shape: tuple[float, float] = (0.0, 0.0)  # this cell's OCV bend (V), see pack
+    hysteresis_v: float = 0.0  # half-gap between charge and discharge branches (V), see pack
 
     def __post_init__(self) -> None:
         check_vehicle_id(self.vehicle_id)
@@ -150,7 +151,13 @@ def _cell_dynamics(spec: TripSpec) -> dict:
     # What the pack model needs beyond the profile; the SoP truth takes all but the surface lag,
     # which builds too slowly to matter in a 10-s pulse.
     return {**_sop_cell(spec), "surface_lag": spec.surface_lag,
-            "surface_tau_s": spec.surface_tau_s}
+            "surface_tau_s": spec.surface_tau_s, "hysteresis_v": spec.hysteresis_v}
+
+
+def _start_branch(soc0: float) -> float:
+    # A full cell comes off its charger (charge branch); a partial start was reached by
+    # discharging to it (a cycler's set-SOC step, the end of the last drive).
+    return 1.0 if soc0 >= 0.97 else -1.0
 
 
 STANDARD_C_RATE = 1.0  # a cell's standard capacity: 1 C from full at 25 °C to its cut-off
@@ -186,7 +193,8 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         trace = pack.simulate(
             profile, aging, time_s, current, mode="current", soc0=soc0,
             ambient_c=spec.ambient_c, stop_at_cutoff=True, stop_soc=spec.stop_soc,
-            rest_after_s=spec.rest_after_s, **_cell_dynamics(spec),
+            rest_after_s=spec.rest_after_s, hysteresis0=_start_branch(soc0),
+            **_cell_dynamics(spec),
         )
         # Log every `sample_s` like the lab cycler, always keeping the cut-off point.
         every = int(LAB_CYCLES[spec.cycle].sample_s)
@@ -205,7 +213,8 @@ def simulate_trip(spec: TripSpec) -> TripResult:
             # touch the cut-off are limited there), else at the first touch of the cut-off.
             stop_at_cutoff=cycler and spec.stop_soc is None,
             stop_soc=spec.stop_soc if cycler else None,
-            rest_after_s=spec.rest_after_s if cycler else 0.0, **_cell_dynamics(spec),
+            rest_after_s=spec.rest_after_s if cycler else 0.0, hysteresis0=_start_branch(soc0),
+            **_cell_dynamics(spec),
         )
         keep = np.arange(len(trace.time_s))
         speed = speed[: len(trace.time_s)]

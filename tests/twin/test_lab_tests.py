@@ -156,3 +156,42 @@ def test_a_pulse_test_rests_twenty_minutes_between_its_ten_minute_pulses():
     # It stops on charge, at rest: no cut-off, the last voltage a relaxed one.
     assert result.truth["soc_end"] == pytest.approx(0.2, abs=0.01)
     assert not result.truth["reached_cutoff"] and table["current_A"].iloc[-1] == 0.0
+
+
+def _rest_after(soc0, soc_stop, hysteresis_v, hysteresis0=1.0):
+    """Relaxed cell voltage after discharging at 0.5 C from `soc0` to `soc_stop`, 1 h rest."""
+    profile = cell_profile(TripSpec(profile=LAB))
+    time_s = np.arange(0.0, 3.0 * 3600.0, 10.0)
+    current = np.full_like(time_s, 0.5 * profile.cell_capacity_ah)
+    current[0] = 0.0
+    trace = pack.simulate(profile, pack.AgingState(), time_s, current, mode="current",
+                          soc0=soc0, ambient_c=25.0, stop_soc=soc_stop, rest_after_s=3600.0,
+                          hysteresis_v=hysteresis_v, hysteresis0=hysteresis0)
+    return trace.voltage_v[0], trace.voltage_v[-1], trace.soc[-1]
+
+
+def test_after_a_discharge_a_cell_rests_on_its_lower_branch():
+    start, plain, soc = _rest_after(1.0, 0.5, 0.0)
+    start_h, low, soc_h = _rest_after(1.0, 0.5, 0.02)
+    assert start_h == pytest.approx(start)  # a charged cell sits on its table at the top
+    assert soc_h == pytest.approx(soc)
+    assert low == pytest.approx(plain - 0.02, abs=0.002)
+    # Near empty the gap is wider (× up to 3 at 0 %).
+    _, plain_low, _ = _rest_after(1.0, 0.08, 0.0)
+    _, low_low, _ = _rest_after(1.0, 0.08, 0.02)
+    assert plain_low - low_low == pytest.approx(0.02 * (1 + 2 * 0.6), abs=0.004)
+
+
+def test_the_branch_flips_within_a_few_percent_of_discharge():
+    # A cell last charged starts on its upper branch; 5 % of discharge takes it to the lower one.
+    start, end, _ = _rest_after(0.6, 0.55, 0.02, hysteresis0=1.0)
+    assert start == pytest.approx(_rest_after(0.6, 0.55, 0.0)[0] + 0.02)
+    assert end < _rest_after(0.6, 0.55, 0.0)[1] - 0.015
+
+
+def test_lab_cells_draw_a_hysteresis_and_road_vehicles_none():
+    plans = plan_fleet(FleetSpec(vehicles=12, trips=2, profiles=(LAB, "nissan-leaf-30"), seed=5))
+    lab = [p for p in plans if p.profile == LAB]
+    assert lab and all(0.005 <= p.hysteresis_v <= 0.03 for p in lab)
+    assert len({p.hysteresis_v for p in lab}) == len(lab)
+    assert all(p.hysteresis_v == 0.0 for p in plans if p.profile != LAB)
