@@ -70,6 +70,9 @@ class TripSpec:
             raise InvalidValueError(f"cell capacity {self.cell_ah} Ah is outside [0.1, 500]")
         if self.chemistry is not None:
             chemistry.ocv_table(self.chemistry)
+        if not 0.0 <= self.hysteresis_v <= 0.2:
+            raise InvalidValueError(f"hysteresis half-gap {self.hysteresis_v} V is outside "
+                                    "[0, 0.2]")
 
 
 def cell_profile(spec: TripSpec) -> Profile:

@@ -195,3 +195,10 @@ def test_lab_cells_draw_a_hysteresis_and_road_vehicles_none():
     assert lab and all(0.005 <= p.hysteresis_v <= 0.03 for p in lab)
     assert len({p.hysteresis_v for p in lab}) == len(lab)
     assert all(p.hysteresis_v == 0.0 for p in plans if p.profile != LAB)
+
+
+def test_a_hysteresis_outside_what_cells_show_is_refused():
+    from evpm.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="hysteresis"):
+        TripSpec(profile=LAB, hysteresis_v=-0.01)
