@@ -199,29 +199,30 @@ def main() -> None:
                  f"p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max "
                  f"{latencies[-1]:.2f} s", "p95 ≤ 3 s"))
 
-    # Flood: many files at once, memory sampled every second.
-    server, db = api("flood")
-    setup(work)
-    drop_all(trips[: args.flood], work / "incoming")
-    start = time.time()
-    watch = Watch(work, server.port)
-    samples = []
-    while count_files(work / "archive") + count_files(work / "failed") < args.flood:
-        time.sleep(1)
-        samples.append(rss_mb(watch.process.pid))
-        if time.time() - start > 3600:
-            raise RuntimeError("flood did not finish")
-    elapsed = time.time() - start
-    watch.stop()
-    server.stop()
-    third = max(1, len(samples) // 3)
-    rows.append((f"{args.flood:,} files in incoming/ at once",
-                 f"all {count_files(work / 'archive'):,} archived in {elapsed:.0f} s incl. "
-                 f"start-up ({args.flood / elapsed:.0f} files/s), {stored(db):,} stored; "
-                 f"watcher memory {statistics.median(samples[:third]):.0f} MB (first third, "
-                 "median) → "
-                 f"{statistics.median(samples[-third:]):.0f} MB (last third), peak "
-                 f"{max(samples):.0f} MB", "all processed, memory flat"))
+    # Flood: many files at once, memory sampled every second (--flood 0 skips it).
+    if args.flood > 0:
+        server, db = api("flood")
+        setup(work)
+        drop_all(trips[: args.flood], work / "incoming")
+        start = time.time()
+        watch = Watch(work, server.port)
+        samples = []
+        while count_files(work / "archive") + count_files(work / "failed") < args.flood:
+            time.sleep(1)
+            samples.append(rss_mb(watch.process.pid))
+            if time.time() - start > 3600:
+                raise RuntimeError("flood did not finish")
+        elapsed = time.time() - start
+        watch.stop()
+        server.stop()
+        third = max(1, len(samples) // 3)
+        rows.append((f"{args.flood:,} files in incoming/ at once",
+                     f"all {count_files(work / 'archive'):,} archived in {elapsed:.0f} s incl. "
+                     f"start-up ({args.flood / elapsed:.0f} files/s), {stored(db):,} stored; "
+                     f"watcher memory {statistics.median(samples[:third]):.0f} MB (first third, "
+                     "median) → "
+                     f"{statistics.median(samples[-third:]):.0f} MB (last third), peak "
+                     f"{max(samples):.0f} MB", "all processed, memory flat"))
     shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
 

@@ -1,8 +1,8 @@
 """How much the real-data figures move between trainings of one recipe (seeds).
 
-Run: .venv/bin/python bench/seed_spread.py [--seeds 2026 2027 2028] [--datasets DIR]
-     .venv/bin/python bench/seed_spread.py --models models /tmp/m2027 ...   (no training)
-Trains `evpm train --seed N` for each seed into a scratch folder (about 100 s each) unless
+Run: .venv/bin/python bench/seed_spread.py [--seeds 2026 2036 2046] [--members 3] [--datasets DIR]
+     .venv/bin/python bench/seed_spread.py --models models /tmp/m2036 ...   (no training)
+Trains `evpm train --seed N` for each seed into a scratch folder (about 100 s per member) unless
 model folders are given, runs every real set (`evpm.validation.run`) with each, and prints the
 Markdown table of docs/MODEL_REPORT.md's notes: a change to the twin or the features is judged
 over several seeds, since two seeds of one recipe can differ as much as two recipes do.
@@ -51,7 +51,9 @@ def figures(frame: pd.DataFrame) -> dict[str, str]:
 def main() -> None:
     """Train (or load) each model, score the real sets, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 2027, 2028])
+    # An ensemble of m members trains seeds s … s + m − 1: ten apart, no two share a member.
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 2036, 2046])
+    parser.add_argument("--members", type=int, default=TrainConfig.members)
     parser.add_argument("--models", type=Path, nargs="+", help="model folders: no training")
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     args = parser.parse_args()
@@ -60,7 +62,7 @@ def main() -> None:
         folders = {str(m): m for m in args.models} if args.models else {}
         for seed in [] if args.models else args.seeds:
             out = Path(scratch) / f"models-{seed}"
-            train(TrainConfig(seed=seed), out, Path(scratch) / f"work-{seed}",
+            train(TrainConfig(seed=seed, members=args.members), out, Path(scratch) / f"work-{seed}",
                   progress=tqdm_progress)
             folders[f"seed {seed}"] = out
         for name, folder in folders.items():

@@ -17,18 +17,25 @@ SMALL_BATCH = 64  # rows up to which the numpy walk beats XGBoost
 
 
 class CompiledForest:
-    """The trees of one or more boosters as padded node arrays (tree × node), walked at once.
+    """The trees of one or more models as node arrays, walked at once.
 
-    `predict` returns one column per booster: several models cost one walk, not one each.
+    A model is a group of boosters whose outputs are averaged (an ensemble's members; one
+    booster for a single model). `predict` returns one column per group: several models cost
+    one walk, not one each.
     """
 
-    def __init__(self, boosters: list, feature_names: list[str]) -> None:
+    def __init__(self, groups: list[list], feature_names: list[str]) -> None:
         index = {name: i for i, name in enumerate(feature_names)}
-        trees, sizes = [], []
-        for booster in boosters:
-            dump = booster.get_dump(dump_format="json")
-            trees += [json.loads(t) for t in dump]
-            sizes.append(len(dump))
+        trees, sizes, scales = [], [], []
+        for boosters in groups:
+            size = 0
+            for booster in boosters:
+                dump = booster.get_dump(dump_format="json")
+                trees += [json.loads(t) for t in dump]
+                # Averaging the members = summing every member's leaves scaled by 1 / members.
+                scales += [1.0 / len(boosters)] * len(dump)
+                size += len(dump)
+            sizes.append(size)
         self.group_starts = np.cumsum([0, *sizes[:-1]])
         flat = [self._flatten(tree) for tree in trees]
         # Trees laid end to end (no padding) in 4-byte arrays: the whole model stays small
@@ -43,13 +50,13 @@ class CompiledForest:
         f_missing_left = np.zeros(total, dtype=bool)
         self.f_value = np.zeros(total, dtype=np.float64)
         depth = 0
-        for offset, nodes in zip(offsets.tolist(), flat, strict=True):
+        for offset, nodes, scale in zip(offsets.tolist(), flat, scales, strict=True):
             for node_id, node in nodes.items():
                 g = offset + node_id
                 if "leaf" in node:
                     # A leaf points to itself, so extra levels of the walk stay on it.
                     f_left[g] = f_right[g] = g
-                    self.f_value[g] = node["leaf"]
+                    self.f_value[g] = node["leaf"] * scale
                 else:
                     f_feature[g] = index[node["split"]]
                     f_threshold[g] = np.float32(node["split_condition"])
@@ -79,10 +86,10 @@ class CompiledForest:
         return nodes
 
     def predict(self, matrix: np.ndarray, margins: np.ndarray) -> np.ndarray:
-        """Per row and booster: sum of the leaves reached plus that booster's base margin.
+        """Per row and model: its boosters' mean leaf sum plus the model's base margin.
 
-        `margins` has one column per booster (rows × boosters); so has the result (XGBoost's
-        raw output).
+        `margins` has one column per model (rows × models); so has the result (XGBoost's raw
+        output, averaged over a model's members).
         """
         x = matrix.astype(np.float32)
         out = np.empty((len(x), len(self.group_starts)))

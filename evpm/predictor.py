@@ -2,7 +2,8 @@
 
 Both models predict a correction to a physics anchor (`features.soh_anchor`, and for SoP the
 log of `features.sop_anchor`, passed as XGBoost's base margin). SoP is predicted as a fraction
-of the profile's rated peak power, which post-processing turns into watts.
+of the profile's rated peak power, which post-processing turns into watts. Each model is an
+ensemble: the mean of its members' outputs (model card `members`; one member for older cards).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from evpm.features import (
 )
 from evpm.forest import SMALL_BATCH, CompiledForest
 from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses_for
-from evpm.model_files import MODEL_CARD_FILE, SOH_MODEL_FILE, SOP_MODEL_FILE, SOP_OUTPUT
+from evpm.model_files import MODEL_CARD_FILE, SOP_OUTPUT, member_files
 from evpm.profiles import Profile
 from evpm.settings import Settings
 
@@ -75,6 +76,12 @@ def _warning_range(low: float, high: float) -> tuple[float, float]:
     return low - margin, high + margin
 
 
+def _mean_output(boosters: list, matrix: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """The members' mean raw output on the same base margin."""
+    return np.mean([b.inplace_predict(matrix, base_margin=margin, missing=np.nan)
+                    for b in boosters], axis=0)
+
+
 def _with_rated_capacity(matrix: np.ndarray, profiles: Sequence[Profile | None], *,
                          copy: bool = False) -> np.ndarray:
     """The matrix with each known profile's cell capacity where `rated_capacity_ah` is absent
@@ -88,14 +95,14 @@ def _with_rated_capacity(matrix: np.ndarray, profiles: Sequence[Profile | None],
 
 
 class Predictor:
-    """Both models and the model card, loaded once per process."""
+    """Both models (each one or more ensemble members) and the model card, loaded once."""
 
-    def __init__(self, soh_model, sop_model, card: dict, rules: StatusRules | None = None,
-                 threads: int = 2) -> None:
-        self.soh_booster = soh_model.get_booster()
-        self.sop_booster = sop_model.get_booster()
+    def __init__(self, soh_models: Sequence, sop_models: Sequence, card: dict,
+                 rules: StatusRules | None = None, threads: int = 2) -> None:
+        self.soh_boosters = [model.get_booster() for model in soh_models]
+        self.sop_boosters = [model.get_booster() for model in sop_models]
         # Small requests never reach XGBoost (see `forest`); batches use `threads` threads.
-        for booster in (self.soh_booster, self.sop_booster):
+        for booster in (*self.soh_boosters, *self.sop_boosters):
             booster.set_param({"nthread": threads})
         self.card = card
         self.version = card["model_version"]
@@ -104,7 +111,7 @@ class Predictor:
         self.rules = rules or StatusRules()
         self.ranges = {f["name"]: _warning_range(f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None and f["name"] not in CELL_SIZE_FEATURES}
-        self.forest = CompiledForest([self.soh_booster, self.sop_booster], FEATURES)
+        self.forest = CompiledForest([self.soh_boosters, self.sop_boosters], FEATURES)
         self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
                              dtype=float)
         self._high = np.array([self.ranges.get(n, (np.nan, np.nan))[1] for n in FEATURES],
@@ -112,12 +119,13 @@ class Predictor:
 
     @classmethod
     def load(cls, models_dir: Path, rules: StatusRules | None = None) -> Predictor:
-        """Load the shipped models and their card from a folder."""
+        """Load the shipped models (every member the card lists) and their card from a folder."""
         import joblib
 
         card = json.loads((models_dir / MODEL_CARD_FILE).read_text())
-        return cls(joblib.load(models_dir / SOH_MODEL_FILE),
-                   joblib.load(models_dir / SOP_MODEL_FILE), card, rules)
+        members = card.get("members") or [member_files(0)]  # older cards: one model each
+        return cls([joblib.load(models_dir / m["soh"]) for m in members],
+                   [joblib.load(models_dir / m["sop"]) for m in members], card, rules)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Predictor:
@@ -162,9 +170,8 @@ class Predictor:
             both = self.forest.predict(matrix, np.column_stack([margin, sop_base]))
             soh, sop_out = both[:, 0], both[:, 1]
         else:  # a large batch is worth XGBoost's threads
-            soh = self.soh_booster.inplace_predict(matrix, base_margin=margin, missing=np.nan)
-            sop_out = self.sop_booster.inplace_predict(matrix, base_margin=sop_base,
-                                                       missing=np.nan)
+            soh = _mean_output(self.soh_boosters, matrix, margin)
+            sop_out = _mean_output(self.sop_boosters, matrix, sop_base)
         sop_fraction = sop_ratio(sop_out) if self._sop_log else sop_out
         measured = measured_soh(columns)  # a capacity test reports its measurement
         soh = np.where(np.isfinite(measured), measured, soh)
@@ -202,8 +209,10 @@ class Predictor:
                 "(with its margin)")
 
     def _contributions(self, matrix: np.ndarray, margin: np.ndarray, top: int) -> list[list]:
-        """Top SoH contributions per row from XGBoost's TreeSHAP (`pred_contribs`)."""
-        shap = self.soh_booster.predict(self._dmatrix(matrix, margin), pred_contribs=True)
+        """Top SoH contributions per row: the members' mean TreeSHAP (`pred_contribs`)."""
+        data = self._dmatrix(matrix, margin)
+        # SHAP values add up like the models do: the mean's are the members' mean.
+        shap = np.mean([b.predict(data, pred_contribs=True) for b in self.soh_boosters], axis=0)
         result = []
         for r in range(len(matrix)):
             order = np.argsort(-np.abs(shap[r, :-1]))[:top]

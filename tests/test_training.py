@@ -1,13 +1,17 @@
 """Training: split by vehicle, reproducible, reference-only rows, a readable model card."""
 
 import json
+import shutil
 
+import joblib
+import numpy as np
 import pytest
 
 from evpm.features import FEATURES
-from evpm.training import TrainConfig, split_by_vehicle, train
+from evpm.predictor import Predictor
+from evpm.training import TrainConfig, member_configs, split_by_vehicle, train
 
-TINY = TrainConfig(vehicles=4, lab_cells=2, trips=3, n_estimators=25, seed=5)
+TINY = TrainConfig(vehicles=4, lab_cells=2, trips=3, n_estimators=25, seed=5, members=2)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +54,39 @@ def test_split_is_by_vehicle_never_by_trip():
     test_ids = set(data.loc[test, "vehicle_id"])
     assert train_ids and test_ids and not train_ids & test_ids
     assert set(data.loc[test, "profile"]) == {"renault-zoe-ze50", "lab-18650-2ah"}
+
+
+def test_members_have_their_own_seeds_and_files(two_runs):
+    card, base = two_runs[0]
+    assert [m["seed"] for m in card["members"]] == [5, 6]
+    assert [c.seed for c in member_configs(TINY)] == [5, 6]
+    files = [base / "models" / m[k] for m in card["members"] for k in ("soh", "sop")]
+    assert all(f.exists() for f in files) and len(set(files)) == 4
+    # Each member was trained on its own fleets: their models differ.
+    first, second = (joblib.load(base / "models" / m["soh"]) for m in card["members"])
+    assert first.get_booster().save_raw("json") != second.get_booster().save_raw("json")
+
+
+def test_the_served_prediction_is_the_members_mean(two_runs, repo, tmp_path):
+    from evpm.features import extract_file
+    from evpm.profiles import get_profile
+
+    card, base = two_runs[0]
+    both = Predictor.load(base / "models")
+    profile = get_profile("nissan-leaf-30")
+    row = extract_file(repo / "test_cases" / "tripdata.TC05.csv", profile)
+    singles = []
+    for member in card["members"]:
+        # A folder whose card names no members (an older model set) serves its one model.
+        folder = tmp_path / member["soh"]
+        folder.mkdir()
+        shutil.copy(base / "models" / member["soh"], folder / "optimized_soh_xgb_model.joblib")
+        shutil.copy(base / "models" / member["sop"], folder / "sop_model_final.joblib")
+        older = {k: v for k, v in card.items() if k != "members"}
+        (folder / "model_card.json").write_text(json.dumps(older))
+        singles.append(Predictor.load(folder).predict([row], [profile])[0])
+    [mean] = both.predict([row], [profile])
+    assert mean.predicted_soh == pytest.approx(np.mean([p.predicted_soh for p in singles]))
+    # SoP is averaged as the models output it (log of the fraction): a geometric mean.
+    assert mean.predicted_sop == pytest.approx(
+        np.exp(np.mean([np.log(p.predicted_sop) for p in singles])), rel=1e-6)

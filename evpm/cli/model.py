@@ -55,20 +55,23 @@ def train(
     trips: Annotated[int, typer.Option(help="Trips per vehicle / cell")] = 16,
     estimators: Annotated[int, typer.Option(help="Boosting rounds per model")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of everything")] = 2026,
+    members: Annotated[int, typer.Option(
+        min=1, max=10, help="Ensemble members, each on its own simulated fleets")] = 3,
 ) -> dict:
     """Rebuild the shipped models and their model card, reproducibly."""
     from evpm.training import TrainConfig
     from evpm.training import train as run_training
 
     config = TrainConfig(vehicles=vehicles, lab_cells=lab_cells, trips=trips,
-                         n_estimators=estimators, seed=seed)
+                         n_estimators=estimators, seed=seed, members=members)
     if work.exists():
         shutil.rmtree(work)  # a stale trip from an earlier run must not leak into this one
     start = time.perf_counter()
     card = run_training(config, out, work, progress=tqdm_progress)
     m = card["metrics"]
     typer.echo(
-        f"model {card['model_version']} in {out} ({time.perf_counter() - start:.0f} s): "
+        f"model {card['model_version']} ({members} member{'s' * (members > 1)}) in {out} "
+        f"({time.perf_counter() - start:.0f} s): "
         f"SoH trip MAE {m['soh_trip_mae_all']:.4f} (window>=10 %: "
         f"{m['soh_trip_mae_window_ge_10pct']:.4f}, full discharge: "
         f"{m['soh_trip_mae_full_discharge']:.4f}), vehicle SoH MAE {m['soh_vehicle_mae']:.4f}, "

@@ -197,6 +197,19 @@ def test_lab_cells_draw_a_hysteresis_and_road_vehicles_none():
     assert all(p.hysteresis_v == 0.0 for p in plans if p.profile != LAB)
 
 
+def test_lab_cells_draw_their_rate_capability_and_road_vehicles_none():
+    from evpm.twin.fleet import LAB_SURFACE_LAG, LAB_SURFACE_TAU_S
+
+    plans = plan_fleet(FleetSpec(vehicles=40, trips=2, profiles=(LAB, "nissan-leaf-30"), seed=5))
+    lab = [p for p in plans if p.profile == LAB]
+    assert all(LAB_SURFACE_LAG[0] <= p.surface_lag <= LAB_SURFACE_LAG[1] for p in lab)
+    assert all(LAB_SURFACE_TAU_S[0] <= p.surface_tau_s <= LAB_SURFACE_TAU_S[1] for p in lab)
+    # Cells with next to none and cells losing ~8 % at 1 C, as real ones do, are both drawn.
+    lags = [p.surface_lag for p in lab]
+    assert min(lags) < 0.03 and max(lags) > 0.09
+    assert all(p.surface_lag == 0.0 for p in plans if p.profile != LAB)
+
+
 def test_a_hysteresis_outside_what_cells_show_is_refused():
     from evpm.errors import InvalidValueError
 
