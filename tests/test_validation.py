@@ -100,7 +100,21 @@ def test_shared_sets_hold_what_the_model_report_says(repo, predictor):
     used = frame[frame["skipped"].isna()]
     warm_new = used[(used["ambient_c"] >= 0) & (used["label_soh"] >= 0.85)]
     assert not (warm_new["status"] == "Priority_Maintenance").any()
-    # No new cell of the drive-cycle set is flagged at all (the issue's target, met in three
-    # training seeds: docs/MODEL_REPORT.md).
+    # No new cell of the drive-cycle set is flagged at all (the issue's target: met by the
+    # shipped models; not by every training of the recipe, docs/MODEL_REPORT.md).
     drive_cycles = warm_new[warm_new["set"] != "nasa-pcoe-discharge"]
     assert len(drive_cycles) and (drive_cycles["status"] == "Healthy").all()
+
+
+@needs_shared
+def test_every_kind_logged_whole_is_within_the_issue_target(predictor):
+    """real-drive-cycles at >= 0 °C, each segment as the cycler logged it: MAE <= 0.05 per
+    set and kind (the loaded part only does not meet it yet: docs/MODEL_REPORT.md)."""
+    from evpm.validation import errors, run
+
+    frame = run(DATASETS / "real-drive-cycles", predictor)
+    used = frame[frame["skipped"].isna() & (frame["variant"] == "whole")
+                 & (frame["ambient_c"] >= 0)]
+    per_kind = errors(used).abs().groupby([used["set"], used["kind"]]).mean()
+    assert len(per_kind) >= 14
+    assert (per_kind <= 0.05).all(), per_kind[per_kind > 0.05]
