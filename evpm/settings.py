@@ -55,6 +55,9 @@ class Settings:
     require_auth: bool = False  # the API refuses to start without a secret (containers)
     max_body_bytes: int = 32 * 1024 * 1024
     max_batch_rows: int = 10_000
+    # TreeSHAP costs ~3 ms a row for the three-member models: 10,000 rows would hold both cores
+    # for half a minute, so explanations are for smaller requests.
+    max_explain_rows: int = 1_000
     priority_score: float = 0.8
     monitor_score: float = 0.5
     # The incoming/ watcher (feature-engineering service)
@@ -130,6 +133,7 @@ class Settings:
             require_auth=truthy("EVPM_REQUIRE_AUTH"),
             max_body_bytes=number("EVPM_MAX_BODY_BYTES", d.max_body_bytes, int),
             max_batch_rows=number("EVPM_MAX_BATCH_ROWS", d.max_batch_rows, int),
+            max_explain_rows=number("EVPM_MAX_EXPLAIN_ROWS", d.max_explain_rows, int),
             priority_score=number("EVPM_PRIORITY_SCORE", d.priority_score),
             monitor_score=number("EVPM_MONITOR_SCORE", d.monitor_score),
             incoming_dir=Path(env.get("EVPM_INCOMING") or d.incoming_dir),

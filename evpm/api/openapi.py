@@ -223,6 +223,7 @@ def document(settings: Settings | None = None) -> dict:
     secured = [{"bearer": []}]
     # The batch limit is a setting (EVPM_MAX_BATCH_ROWS): the server's own, read where it is.
     max_rows = (settings or Settings()).max_batch_rows
+    max_explain = (settings or Settings()).max_explain_rows
     # A live server's document names the profiles it knows now, user ones included (added
     # without a restart); without settings (the reference doc) the built-ins only.
     profiles = list(all_profiles() if settings is not None else PROFILES)
@@ -245,7 +246,9 @@ def document(settings: Settings | None = None) -> dict:
                 "parameters": [
                     {"name": "explain", "in": "query",
                      "schema": {"enum": ["true", "false", "1", "0"]},
-                     "description": "add the top TreeSHAP feature contributions"},
+                     "description": "add the top TreeSHAP feature contributions (for at most "
+                                    f"{max_explain} rows a request, EVPM_MAX_EXPLAIN_ROWS; "
+                                    "more: 422)"},
                     {"name": "Idempotency-Key", "in": "header", "schema": IDEMPOTENCY_KEY,
                      "description": "same key and request → the stored prediction; same key, "
                                     "another request → 422. A batch's rows without their own "

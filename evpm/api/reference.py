@@ -146,7 +146,8 @@ def markdown() -> str:
         "`EVPM_MAX_BATCH_ROWS` (10,000) |",
         "| 415 | `Content-Type` is not `application/json` |",
         "| 422 | missing, non-numeric, NaN/infinite or physically impossible values, an "
-        "invalid vehicle id, profile, timestamp or limit, an empty batch |",
+        "invalid vehicle id, profile, timestamp or limit, an empty batch, `explain` on more "
+        "rows than `EVPM_MAX_EXPLAIN_ROWS` (1,000) |",
         "| 503 | `/health` only: the database is unreachable |",
         "",
         "## Schemas",

@@ -187,6 +187,12 @@ def predict() -> Response:
     batch, many = _parse_rows(_read_json(s.settings.max_body_bytes), s.settings.max_batch_rows,
                               header_key)
     explain = _explain_arg()
+    rows = len(batch.matrix)
+    if explain and rows > s.settings.max_explain_rows:
+        raise ApiError(422, "too many rows to explain", [{
+            "field": "explain", "problem": f"explanations are given for at most "
+            f"{s.settings.max_explain_rows} rows a request (EVPM_MAX_EXPLAIN_ROWS), this one has "
+            f"{rows}: send explain=false, or smaller batches"}])
     try:
         results = predict_and_store(batch, s.predictor, s.storage, s.registry.current(),
                                     explain=explain)

@@ -44,6 +44,25 @@ def test_explain_adds_top_contributions(client):
     assert all({"feature", "contribution"} <= set(c) for c in body["explanation"])
 
 
+def test_explaining_more_rows_than_the_limit_is_a_named_422(settings, storage, predictor):
+    from dataclasses import replace
+
+    from evpm.api.app import create_app
+
+    client = create_app(replace(settings, max_explain_rows=3), predictor=predictor,
+                        storage=storage).test_client()
+    rows = [request(vehicle_id=f"V{i}") for i in range(4)]
+    refused = client.post("/predict?explain=true", json=rows)
+    assert refused.status_code == 422
+    [detail] = refused.get_json()["details"]
+    assert detail["field"] == "explain" and "at most 3 rows" in detail["problem"]
+    assert "has 4" in detail["problem"]
+    # Nothing was stored: the same rows without explanations are new predictions.
+    assert not any(r["duplicate"] for r in client.post("/predict", json=rows).get_json())
+    explained = client.post("/predict?explain=true", json=rows[:3]).get_json()
+    assert all(r["explanation"] for r in explained)
+
+
 def test_unknown_fields_are_ignored_with_a_warning(client):
     body = client.post("/predict", json=request(colour="red")).get_json()
     assert "unknown field 'colour' ignored" in body["warnings"]
