@@ -10,6 +10,7 @@ thousands of rows). Large batches still go to XGBoost.
 from __future__ import annotations
 
 import json
+from collections import deque
 
 import numpy as np
 
@@ -17,73 +18,79 @@ SMALL_BATCH = 64  # rows up to which the numpy walk beats XGBoost
 
 
 class CompiledForest:
-    """The trees of one or more models as node arrays, walked at once.
+    """The trees of one or more models as one node table, walked at once.
 
     A model is a group of boosters whose outputs are averaged (an ensemble's members; one
     booster for a single model). `predict` returns one column per group: several models cost
     one walk, not one each.
+
+    A node is three int32 (12 bytes, so the whole ensemble stays small enough for the CPU
+    caches): the slot of the row it reads, its threshold (a leaf: its value) as float32 bits,
+    and its left child, the right child being the next node. One level of the walk is then
+    `left + (value >= threshold)` for every tree at once. Missing values need no test of their
+    own: the row is laid out twice, NaN as −inf in the slots of nodes whose missing values go
+    left and as +inf in those whose missing values go right; a leaf reads a last slot of −inf
+    and so never moves on.
     """
 
     def __init__(self, groups: list[list], feature_names: list[str]) -> None:
         index = {name: i for i, name in enumerate(feature_names)}
-        trees, sizes, scales = [], [], []
+        width = len(feature_names)
+        self.width = width
+        leaf_slot = 2 * width
+        slots: list[int] = []
+        thresholds: list[float] = []
+        lefts: list[int] = []
+        roots, sizes, depth = [], [], 0
         for boosters in groups:
             size = 0
             for booster in boosters:
-                dump = booster.get_dump(dump_format="json")
-                trees += [json.loads(t) for t in dump]
                 # Averaging the members = summing every member's leaves scaled by 1 / members.
-                scales += [1.0 / len(boosters)] * len(dump)
-                size += len(dump)
+                scale = 1.0 / len(boosters)
+                for text in booster.get_dump(dump_format="json"):
+                    root = len(slots)
+                    roots.append(root)
+                    slots.append(0)
+                    thresholds.append(0.0)
+                    lefts.append(0)
+                    queue = deque([(json.loads(text), root, 0)])
+                    while queue:  # breadth first: a tree's top levels share cache lines
+                        node, at, level = queue.popleft()
+                        if "leaf" in node:
+                            slots[at], thresholds[at], lefts[at] = \
+                                leaf_slot, node["leaf"] * scale, at
+                            depth = max(depth, level)
+                            continue
+                        column = index[node["split"]]
+                        goes_left = node["missing"] == node["yes"]
+                        left = len(slots)
+                        slots[at] = column if goes_left else width + column
+                        thresholds[at] = node["split_condition"]
+                        lefts[at] = left
+                        slots += [0, 0]
+                        thresholds += [0.0, 0.0]
+                        lefts += [0, 0]
+                        children = {child["nodeid"]: child for child in node["children"]}
+                        queue.append((children[node["yes"]], left, level + 1))
+                        queue.append((children[node["no"]], left + 1, level + 1))
+                    size += 1
             sizes.append(size)
         self.group_starts = np.cumsum([0, *sizes[:-1]])
-        flat = [self._flatten(tree) for tree in trees]
-        # Trees laid end to end (no padding) in 4-byte arrays: the whole model stays small
-        # enough to remain in the CPU cache between requests.
-        sizes_nodes = np.array([max(nodes) + 1 for nodes in flat])
-        offsets = np.concatenate([[0], np.cumsum(sizes_nodes)[:-1]])
-        total = int(sizes_nodes.sum())
-        f_feature = np.zeros(total, dtype=np.int32)
-        f_threshold = np.zeros(total, dtype=np.float32)
-        f_left = np.zeros(total, dtype=np.int32)
-        f_right = np.zeros(total, dtype=np.int32)
-        f_missing_left = np.zeros(total, dtype=bool)
-        self.f_value = np.zeros(total, dtype=np.float64)
-        depth = 0
-        for offset, nodes, scale in zip(offsets.tolist(), flat, scales, strict=True):
-            for node_id, node in nodes.items():
-                g = offset + node_id
-                if "leaf" in node:
-                    # A leaf points to itself, so extra levels of the walk stay on it.
-                    f_left[g] = f_right[g] = g
-                    self.f_value[g] = node["leaf"] * scale
-                else:
-                    f_feature[g] = index[node["split"]]
-                    f_threshold[g] = np.float32(node["split_condition"])
-                    f_left[g] = offset + node["yes"]
-                    f_right[g] = offset + node["no"]
-                    f_missing_left[g] = node["missing"] == node["yes"]
-                depth = max(depth, node["depth"])
-        self.depth = depth + 1
-        self.roots = offsets.astype(np.int32)
-        # The fields of a node side by side in one int32 row (16 bytes): feature | missing
-        # flag << 16, threshold bits, left, right. One cache line per node visited, not one
-        # per array — in a busy server the model is never warm in the cache.
-        self.nodes = np.empty((total, 4), dtype=np.int32)
-        self.nodes[:, 0] = f_feature | (f_missing_left.astype(np.int32) << 16)
-        self.nodes[:, 1] = f_threshold.view(np.int32)
-        self.nodes[:, 2] = f_left
-        self.nodes[:, 3] = f_right
+        self.depth = depth
+        self.roots = np.array(roots, dtype=np.int32)
+        self.nodes = np.empty((len(slots), 3), dtype=np.int32)
+        self.nodes[:, 0] = slots
+        self.nodes[:, 1] = np.array(thresholds, dtype=np.float32).view(np.int32)
+        self.nodes[:, 2] = lefts
 
-    @staticmethod
-    def _flatten(tree: dict) -> dict[int, dict]:
-        nodes, stack = {}, [(tree, 0)]
-        while stack:
-            node, depth = stack.pop()
-            nodes[node["nodeid"]] = {**node, "depth": depth}
-            for child in node.get("children", []):
-                stack.append((child, depth + 1))
-        return nodes
+    def _row(self, row: np.ndarray) -> np.ndarray:
+        """The row as the nodes read it: NaN as −inf, then as +inf, then a leaf's −inf."""
+        missing = np.isnan(row)
+        out = np.empty(2 * self.width + 1, dtype=np.float32)
+        out[:self.width] = np.where(missing, -np.inf, row)
+        out[self.width:-1] = np.where(missing, np.inf, row)
+        out[-1] = -np.inf
+        return out
 
     def predict(self, matrix: np.ndarray, margins: np.ndarray) -> np.ndarray:
         """Per row and model: its boosters' mean leaf sum plus the model's base margin.
@@ -95,14 +102,11 @@ class CompiledForest:
         out = np.empty((len(x), len(self.group_starts)))
         nodes = self.nodes
         for r in range(len(x)):
-            row = x[r]
-            row_nan = np.isnan(row)
+            row = self._row(x[r])
             index = self.roots
             for _ in range(self.depth):
-                block = nodes.take(index, axis=0).T  # 4 × trees, each row contiguous
-                feature = block[0] & 0xFFFF
-                go_left = np.where(row_nan.take(feature), block[0] >= 0x10000,
-                                   row.take(feature) < block[1].view(np.float32))
-                index = np.where(go_left, block[2], block[3])
-            out[r] = np.add.reduceat(self.f_value.take(index), self.group_starts)
+                block = nodes.take(index, axis=0)
+                index = block[:, 2] + (row.take(block[:, 0]) >= block[:, 1].view(np.float32))
+            leaves = nodes[index, 1].view(np.float32).astype(np.float64)
+            out[r] = np.add.reduceat(leaves, self.group_starts)
         return out + margins
