@@ -29,3 +29,5 @@ FUTURE_TOLERANCE = dt.timedelta(days=1)
 VEHICLES_PAGE_MAX = 1000
 # GET /vehicles/{id}/history: the largest `limit` (without one: the whole history).
 HISTORY_LIMIT_MAX = 100_000
+# The 90 % intervals every prediction carries (evpm.uncertainty), in answer and storage order.
+INTERVAL_FIELDS = ("soh_low", "soh_high", "sop_low", "sop_high")

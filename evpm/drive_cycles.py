@@ -8,9 +8,11 @@ each cell is (chemistry family, rated capacity, voltage limits), i.e. the profil
 with. Nothing here is trained on: every segment goes through the pipeline's own path (trip
 table → validation → features → models → status) and is compared with its label.
 
-Each segment is scored twice, the two ways a log reaches us: `whole`, as the cycler recorded it
-(with a soak before and the rest after, where the file has them), and `drive`, the loaded part
-only (`drive_start_s` … `drive_end_s`, the set README's recipe for a trip CSV).
+Each segment is scored the ways a log reaches us: `whole`, as the cycler recorded it (with a
+soak before and the rest after, where the file has them); `drive`, the loaded part only
+(`drive_start_s` … `drive_end_s`, the set README's recipe for a trip CSV); and `window`, that
+loaded part cut into consecutive 20-minute windows, each a trip of its own (most start and end
+under load, as a stretch of driving does).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from evpm.errors import EvpmError
 from evpm.features import extract
 from evpm.predictor import Predictor
 from evpm.profiles import Profile, make_profile
+from evpm.service import score_rows
 from evpm.trips import TripError, validate_trip
 
 TRIP_COLUMNS = ["time_s", "voltage_V", "current_A", "temperature_C"]
-VARIANTS = ("whole", "drive")
+VARIANTS = ("whole", "drive", "window")
+WINDOW_S = 1200.0  # the `window` variant's trips: 20 minutes of the loaded part each
 
 
 @dataclass
@@ -51,6 +55,8 @@ class SegmentResult:
     predicted_soh: float = math.nan
     status: str | None = None
     warnings: list[str] = field(default_factory=list)
+    soh_low: float = math.nan  # the prediction's 90 % interval
+    soh_high: float = math.nan
     skipped: str | None = None
 
 
@@ -102,10 +108,26 @@ def _label_interval(segment: dict) -> tuple[float, float]:
     return ends[0] / rated, ends[1] / rated
 
 
-def _trip_table(data: pd.DataFrame, segment: pd.Series, variant: str) -> pd.DataFrame:
+def _result(segment: dict, name: str, variant: str) -> SegmentResult:
+    return SegmentResult(segment["source"], str(segment["cell"]), name, str(segment["kind"]),
+                         float(segment["ambient_C"]), variant, float(segment["label_soh"]),
+                         *_label_interval(segment))
+
+
+def _trip_tables(data: pd.DataFrame, segment: pd.Series,
+                 variant: str) -> list[tuple[str, pd.DataFrame]]:
+    """(name, trip table) per trip the variant makes of a segment: one, or one per window."""
+    name = str(segment["segment"])
+    if variant == "whole":
+        return [(name, data[TRIP_COLUMNS].astype(float).reset_index(drop=True))]
+    drive = data[data["time_s"].between(segment["drive_start_s"], segment["drive_end_s"])]
     if variant == "drive":
-        data = data[data["time_s"].between(segment["drive_start_s"], segment["drive_end_s"])]
-    return data[TRIP_COLUMNS].astype(float).reset_index(drop=True)
+        return [(name, drive[TRIP_COLUMNS].astype(float).reset_index(drop=True))]
+    start, end = float(segment["drive_start_s"]), float(segment["drive_end_s"])
+    count = int((end - start) // WINDOW_S)  # whole windows only
+    return [(f"{name}@{k * WINDOW_S / 60:.0f}min", drive[drive["time_s"].between(
+                start + k * WINDOW_S, start + (k + 1) * WINDOW_S)][TRIP_COLUMNS].astype(
+                float).reset_index(drop=True)) for k in range(count)]
 
 
 def validate_drive_cycles(directory: Path, predictor: Predictor,
@@ -121,30 +143,28 @@ def validate_drive_cycles(directory: Path, predictor: Predictor,
         rows, keep, used = [], [], []
         for segment in group.to_dict("records"):
             profile = profiles.get((segment["source"], str(segment["cell"])))
+            series = by_segment.get(segment["segment"])
             for variant in variants:
-                result = SegmentResult(segment["source"], str(segment["cell"]),
-                                       segment["segment"], str(segment["kind"]),
-                                       float(segment["ambient_C"]), variant,
-                                       float(segment["label_soh"]), *_label_interval(segment))
-                results.append(result)
-                if profile is None:
-                    result.skipped = "cell not in cells.csv"
+                if profile is None or series is None:
+                    result = _result(segment, segment["segment"], variant)
+                    result.skipped = "cell not in cells.csv" if profile is None \
+                        else "no time series for this segment"
+                    results.append(result)
                     continue
-                series = by_segment.get(segment["segment"])
-                if series is None:
-                    result.skipped = "no time series for this segment"
-                    continue
-                try:
-                    rows.append(extract(validate_trip(
-                        _trip_table(series, pd.Series(segment), variant), profile)))
-                except TripError as exc:
-                    result.skipped = f"trip rejected: {exc}"
-                    continue
-                keep.append(result)
-                used.append(profile)
+                for name, table in _trip_tables(series, pd.Series(segment), variant):
+                    result = _result(segment, name, variant)
+                    results.append(result)
+                    try:
+                        rows.append(extract(validate_trip(table, profile)))
+                    except TripError as exc:
+                        result.skipped = f"trip rejected: {exc}"
+                        continue
+                    keep.append(result)
+                    used.append(profile)
         if rows:
-            for result, prediction in zip(keep, predictor.predict(rows, used), strict=True):
+            for result, prediction in zip(keep, score_rows(rows, used, predictor), strict=True):
                 result.predicted_soh = prediction.predicted_soh
+                result.soh_low, result.soh_high = prediction.soh_low, prediction.soh_high
                 result.status = prediction.status
                 result.warnings = prediction.warnings
         if progress:

@@ -29,9 +29,13 @@ PHYSICS_FEATURES = [
     "charge_ah", "soc_window", "capacity_ratio", "discharge_capacity_ratio", "energy_wh",
     "r_dc_ohm", "r_dc_norm", "c_rate_mean", "c_rate_max", "temp_rise_rate_c_per_h",
     "rest_voltage", "soc_start", "rated_capacity_ah", "duration_s", "r_dc_rated_ratio",
-    "r_dc_25c_ratio",
+    "r_dc_25c_ratio", "soc_error",
 ]
 FEATURES = REFERENCE_FEATURES + PHYSICS_FEATURES
+# Features that say how well the others were measured: sent and stored with every trip, read by
+# the intervals and the confidence rule (evpm.uncertainty, evpm.health), not by the models.
+UNCERTAINTY_FEATURES = frozenset({"soc_error"})
+MODEL_FEATURES = [name for name in FEATURES if name not in UNCERTAINTY_FEATURES]
 # Features in amperes, ampere-hours, watt-hours or ohms of one cell: their size follows the
 # cell's (1 C is 2 A on an 18650, 60 A on a car cell), so a value beyond the training range
 # says the cell is big, not that the trip is unusual. Range warnings use their per-capacity
@@ -63,6 +67,20 @@ RATE_CAPACITY_SLOPE = 0.026
 # Charge given back above this share of the charge taken is a drive cycle, not a test (the
 # trapezoid of a short test at 10-s samples already differs from the sum by ~2 %).
 REGEN_SHARE = 0.05
+# How well the SOC window is known (`soc_error`). A BMS counts charge over its own capacity
+# estimate, so the window it reports is off by that estimate's error (a few per cent:
+# BMS_CAPACITY_ERROR of the window), plus its reporting step at each end. A voltage read off an
+# OCV table: the tables' own ±20 mV (evpm/chemistry.py) at rest; under load, plus the
+# overpotential the read cannot see (the slow part that builds up under a long load), taken
+# as UNSEEN_POLARISATION_SHARE of the ohmic
+# drop of the mean current over the last SLOW_POLARISATION_S. The share was set so that the
+# spread of the windows it implies matches the SOC-window errors of the NASA discharges cut to
+# end under load (../shared/datasets/nasa-pcoe-discharge, 20-80 % deep: std 0.12-0.20).
+BMS_CAPACITY_ERROR = 0.03
+BMS_SOC_STEP = 0.005
+OCV_READ_ERROR_V = 0.02
+SLOW_POLARISATION_S = 300.0
+UNSEEN_POLARISATION_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,15 @@ def relaxed_voltage(elapsed_s: np.ndarray, voltage: np.ndarray) -> float:
     return float(v_inf) if b > 0 and np.isfinite(v_inf) else last
 
 
+def soc_read_error(chemistry_name: str, voltage: float, unseen_v: float = 0.0) -> float:
+    """SOC uncertainty of reading the OCV curve at `voltage`: half the SOC span of
+    ± (OCV_READ_ERROR_V + `unseen_v`), so a flat stretch of the curve reads worse."""
+    spread = OCV_READ_ERROR_V + abs(unseen_v)
+    high, low = chemistry.soc_from_ocv(chemistry_name, np.array([voltage + spread,
+                                                                  voltage - spread]))
+    return float(high - low) / 2.0
+
+
 def _dc_resistance(voltage: np.ndarray, discharge: np.ndarray, time_s: np.ndarray,
                    capacity_ah: float, temperature: np.ndarray | None = None) -> float:
     """Ω from voltage steps over current steps: −Σ ΔV·ΔI / Σ ΔI² over steps ≥ 0.1 C.
@@ -184,15 +211,27 @@ def extract(trip: Trip) -> dict[str, float]:
     if trip.soc is not None:
         soc = trip.soc[start:end]
         soc_start, soc_end = float(soc[0]), float(soc[-1])
+        soc_error = math.hypot(BMS_CAPACITY_ERROR * (soc_start - soc_end),
+                               math.sqrt(2.0) * BMS_SOC_STEP)
     else:
         # No SOC column (lab logs): read the SOC off the OCV curve where the cell is relaxed —
         # a rest before the work, a rest after it — else off a loaded voltage with the IR drop
         # of the load added back (the cut-off is a loaded voltage).
         r_est = r_dc if math.isfinite(r_dc) and r_dc > 0 else 0.0
-        soc_start = float(chemistry.soc_from_ocv(profile.chemistry, v[0] + discharge[0] * r_est))
-        end_voltage = span.end_rest_voltage if math.isfinite(span.end_rest_voltage) \
-            and not span.reached_cutoff else v[-1] + discharge[-1] * r_est
-        soc_end = float(chemistry.soc_from_ocv(profile.chemistry, end_voltage))
+        chem = profile.chemistry
+        start_voltage = v[0] + discharge[0] * r_est
+        soc_start = float(chemistry.soc_from_ocv(chem, start_voltage))
+        relaxed_end = math.isfinite(span.end_rest_voltage) and not span.reached_cutoff
+        end_voltage = span.end_rest_voltage if relaxed_end else v[-1] + discharge[-1] * r_est
+        soc_end = float(chemistry.soc_from_ocv(chem, end_voltage))
+        # Without a measured resistance the profile's rated one scales the unseen part.
+        r_scale = r_est or profile.rated_pulse_resistance_ohm
+        recent = discharge[t >= t[-1] - SLOW_POLARISATION_S]
+        unseen = UNSEEN_POLARISATION_SHARE * r_scale
+        end_unseen = 0.0 if relaxed_end else unseen * max(float(recent.mean()), 0.0)
+        soc_error = math.hypot(
+            soc_read_error(chem, start_voltage, 0.0 if at_rest else unseen * abs(discharge[0])),
+            soc_read_error(chem, end_voltage, end_unseen))
     window = soc_start - soc_end
     # A discharge to the cut-off from a partial start delivered the capacity above its start.
     full_share = 1.0 if soc_start >= FULL_SOC else max(soc_start, MIN_WINDOW)
@@ -252,6 +291,8 @@ def extract(trip: Trip) -> dict[str, float]:
         "r_dc_rated_ratio": r_dc / profile.rated_pulse_resistance_ohm,
         # The same at 25 °C: resistance growth, with the trip's temperature taken out.
         "r_dc_25c_ratio": r_dc_25c / profile.rated_pulse_resistance_ohm,
+        # How well the SOC window is known, from how its two ends were read (SOC fraction).
+        "soc_error": soc_error,
     }
     return row
 

@@ -73,14 +73,19 @@ def profile_source(named: str | None, registered: str | None) -> str:
 
 
 # How far one prediction can be trusted. The rule (one definition, `confidences`):
-#   low    the profile is assumed, or the trip's SOC window is under TINY_WINDOW (or unknown):
-#          a guessed pack or a short hop says little about capacity;
-#   medium no pack temperature, or a window under NARROW_WINDOW;
+#   low    the profile is assumed, the trip's SOC window is under TINY_WINDOW (or unknown),
+#          or the trip read capacity only to worse than POOR_READ of it (the relative read
+#          error of evpm.uncertainty: a window's `soc_error` over the window, its ends read
+#          off loaded voltages; a capacity test reads it to 1 %): a guessed pack, a short hop
+#          or a reading that may be a third off says little about capacity;
+#   medium no pack temperature, a window under NARROW_WINDOW or a read worse than ROUGH_READ;
 #   high   otherwise.
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 CONFIDENCES = (HIGH, MEDIUM, LOW)
 TINY_WINDOW = 0.05
 NARROW_WINDOW = 0.20
+POOR_READ = 0.15
+ROUGH_READ = 0.05
 
 # Every warning the confidence rule and the profile source add, in one place.
 PROFILE_ASSUMED = ("profile assumed ({profile}): vehicle {vehicle} is not in the fleet "
@@ -93,6 +98,8 @@ STATUS_CAPPED = ("status capped at Monitor (the score or SoH says Priority_Maint
 CAPPED_ASSUMED = "the profile is assumed"
 CAPPED_TINY_WINDOW = "low confidence, the trip covered {window:.1%} of SOC (under {limit:.0%})"
 CAPPED_NO_WINDOW = "low confidence, the trip's SOC window is unknown"
+CAPPED_POOR_READ = ("low confidence, the trip read capacity only to ±{error:.0%} (its SOC "
+                    "window, {window:.1%}, was read off loaded voltages)")
 
 
 def assumed_profile_warning(vehicle: str | None, profile: str | None,
@@ -108,19 +115,22 @@ def soc_windows(soc_window: np.ndarray, dod: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(soc_window), dod / 100.0, soc_window)
 
 
-def confidences(window: np.ndarray, has_temperature: np.ndarray,
-                assumed: np.ndarray) -> list[str]:
+def confidences(window: np.ndarray, has_temperature: np.ndarray, assumed: np.ndarray,
+                read_error: np.ndarray | None = None) -> list[str]:
     """Per row, `high` / `medium` / `low` by the rule above (a negative window, a charging
-    trip, counts by its size; NaN is unknown, so low)."""
+    trip, counts by its size; NaN is unknown, so low; an unknown read error — a request
+    without `soc_error` — is not held against a row)."""
     size = np.abs(window)
     with np.errstate(invalid="ignore"):
-        low = assumed | ~(size >= TINY_WINDOW)
-        medium = ~has_temperature | (size < NARROW_WINDOW)
+        read = np.zeros_like(size) if read_error is None else read_error
+        low = assumed | ~(size >= TINY_WINDOW) | (read > POOR_READ)
+        medium = ~has_temperature | (size < NARROW_WINDOW) | (read > ROUGH_READ)
     return np.where(low, LOW, np.where(medium, MEDIUM, HIGH)).tolist()
 
 
 def cap_statuses(statuses: list[str], levels: list[str], window: np.ndarray,
-                 assumed: np.ndarray) -> tuple[list[str], dict[int, str]]:
+                 assumed: np.ndarray,
+                 read_error: np.ndarray | None = None) -> tuple[list[str], dict[int, str]]:
     """A low-confidence (or assumed-profile) prediction never makes Priority_Maintenance by
     itself: such rows become Monitor. Returns the statuses and, per capped row, the warning."""
     capped = [i for i, (status, level) in enumerate(zip(statuses, levels, strict=True))
@@ -131,10 +141,13 @@ def cap_statuses(statuses: list[str], levels: list[str], window: np.ndarray,
     for i in capped:
         if assumed[i]:
             why = CAPPED_ASSUMED
-        elif window[i] == window[i]:
+        elif window[i] != window[i]:
+            why = CAPPED_NO_WINDOW
+        elif abs(window[i]) < TINY_WINDOW:
             why = CAPPED_TINY_WINDOW.format(window=abs(float(window[i])), limit=TINY_WINDOW)
         else:
-            why = CAPPED_NO_WINDOW
+            why = CAPPED_POOR_READ.format(window=abs(float(window[i])),
+                                          error=float(read_error[i]))
         out[i] = MONITOR
         warnings[i] = STATUS_CAPPED.format(why=why)
     return out, warnings
@@ -191,12 +204,25 @@ def soc_window(features: Mapping[str, float | None] | None) -> float:
     return math.nan
 
 
+def information_window(features: Mapping[str, float | None] | None) -> float:
+    """The SOC window a trip's capacity reading is worth: its window, shrunk in proportion
+    where it was read worse than POOR_READ of itself (`soc_error` / window: its ends read
+    off loaded voltages — a low-confidence trip), so such a trip weighs as a smaller one; NaN
+    when the window is unknown."""
+    window = soc_window(features)
+    error = (features or {}).get("soc_error")
+    if error is None or not abs(error) > POOR_READ * abs(window):
+        return window
+    return window * POOR_READ * abs(window) / error
+
+
 def robust_soh(days: Sequence[float], soh: Sequence[float],
                features: Sequence[Mapping[str, float | None] | None]) -> float:
     """`vehicle_soh` of a vehicle's trips (oldest first), each weighted by the SOC window its
-    features say it covered: what /vehicles and the dashboard show (NaN without trips)."""
+    features say it covered, shrunk where that window was read poorly (`information_window`):
+    what /vehicles and the dashboard show (NaN without trips)."""
     # Only the trips vehicle_soh reads (it aligns the weights with the days from the end).
-    return vehicle_soh(days, soh, [soc_window(f) for f in features[-RECENT_TRIPS:]])
+    return vehicle_soh(days, soh, [information_window(f) for f in features[-RECENT_TRIPS:]])
 
 
 FORECAST_HORIZON_DAYS = 30.0

@@ -20,12 +20,16 @@ from evpm.errors import EvpmError
 from evpm.features import extract
 from evpm.predictor import Predictor
 from evpm.profiles import LAB_PROFILE, get_profile
+from evpm.service import score_rows
 from evpm.trips import TripError, validate_trip
 
 MIN_LABEL_AH = 0.3  # data set README: values under about 0.3 Ah are faults
 FIRST_CYCLE_RATIO = 0.8  # a first cycle this far below the next ones is a fault
 RATED_AH = 2.0
 FULL_START_SOC = 0.95  # a discharge starting lower did not start from a full charge
+# Windows cut from a full discharge: from its start to where it had delivered these shares of
+# the cell's labelled capacity — logs that end under load, part-way down.
+WINDOW_DEPTHS = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass
@@ -40,6 +44,10 @@ class CycleResult:
     ambient_c: float = math.nan
     status: str | None = None
     warnings: list[str] = field(default_factory=list)
+    soh_low: float = math.nan  # the prediction's 90 % interval
+    soh_high: float = math.nan
+    variant: str = "whole"  # or "window": cut from the whole discharge, ending under load
+    depth: float = math.nan  # a window's share of the labelled capacity delivered
 
 
 def faulty_label_reason(labels: pd.Series, position: int) -> str | None:
@@ -69,9 +77,29 @@ def load_labels(directory: Path) -> pd.DataFrame:
     return labels.sort_values(["battery_id", "cycle"]).reset_index(drop=True)
 
 
+def _windows(table: pd.DataFrame, capacity_ah: float) -> list[tuple[float, pd.DataFrame]]:
+    """(depth, the log up to where it had delivered depth × capacity) per WINDOW_DEPTHS."""
+    time_s = table["time_s"].to_numpy()
+    current = table["current_A"].to_numpy()
+    delivered = np.concatenate([[0.0], np.cumsum(
+        -0.5 * (current[1:] + current[:-1]) * np.diff(time_s))]) / 3600.0
+    out = []
+    for depth in WINDOW_DEPTHS:
+        end = int(np.searchsorted(delivered, depth * capacity_ah))
+        if end < len(table) - 1:
+            out.append((depth, table.iloc[:end + 1].reset_index(drop=True)))
+    return out
+
+
 def validate_nasa(directory: Path, predictor: Predictor,
-                  progress: Callable[[int], None] | None = None) -> list[CycleResult]:
-    """Predict every discharge cycle of every cell; return one result per labelled cycle."""
+                  progress: Callable[[int], None] | None = None,
+                  windows: bool = False) -> list[CycleResult]:
+    """Predict every discharge cycle of every cell; return one result per labelled cycle.
+
+    With `windows`, each scored full discharge also gives WINDOW_DEPTHS windows (variant
+    `window`): the same log cut where it had delivered 20-80 % of its labelled capacity, so
+    it ends under load, labelled with the cycle's SoH.
+    """
     profile = get_profile(LAB_PROFILE)
     labels = load_labels(directory)
     results: list[CycleResult] = []
@@ -95,8 +123,9 @@ def validate_nasa(directory: Path, predictor: Predictor,
                 continue
             trip_table = table.sort_values("time_s")[
                 ["time_s", "voltage_V", "current_A", "temperature_C"]].astype(float)
+            trip_table = trip_table.reset_index(drop=True)
             try:
-                row = extract(validate_trip(trip_table.reset_index(drop=True), profile))
+                row = extract(validate_trip(trip_table, profile))
             except TripError as exc:
                 result.skipped = f"trip rejected: {exc}"
                 continue
@@ -112,10 +141,21 @@ def validate_nasa(directory: Path, predictor: Predictor,
                 continue
             rows.append(row)
             keep.append(result)
+            for depth, window in _windows(trip_table, label) if windows else []:
+                cut = CycleResult(battery_id, int(cycle), label / RATED_AH,
+                                  ambient_c=result.ambient_c, variant="window", depth=depth)
+                results.append(cut)
+                try:
+                    rows.append(extract(validate_trip(window, profile)))
+                except TripError as exc:
+                    cut.skipped = f"trip rejected: {exc}"
+                    continue
+                keep.append(cut)
         if rows:
-            for result, prediction in zip(keep, predictor.predict(rows, [profile] * len(rows)),
-                                          strict=True):
+            scores = score_rows(rows, [profile] * len(rows), predictor)
+            for result, prediction in zip(keep, scores, strict=True):
                 result.predicted_soh = prediction.predicted_soh
+                result.soh_low, result.soh_high = prediction.soh_low, prediction.soh_high
                 result.status, result.warnings = prediction.status, prediction.warnings
         if progress:
             progress(1)
@@ -124,7 +164,7 @@ def validate_nasa(directory: Path, predictor: Predictor,
 
 def summarise(results: list[CycleResult]) -> dict:
     """Per-cell and overall MAE, worst error and counts (JSON-ready)."""
-    frame = pd.DataFrame([r.__dict__ for r in results])
+    frame = pd.DataFrame([r.__dict__ for r in results if r.variant == "whole"])
     used = frame[frame["skipped"].isna()].copy()
     used["error"] = (used["predicted_soh"] - used["label_soh"]).abs()
     cells = []

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from evpm.api.schemas import parse_row
 from evpm.batch import ParsedBatch, ParsedRow
+from evpm.contract import INTERVAL_FIELDS
 from evpm.predictor import Predictor
 from evpm.profiles import Profile
 from evpm.service import ScoredBatch, score_batch
@@ -35,7 +36,6 @@ BATCH_FILES = 512  # files per feature matrix: large enough to amortise, small e
 RESULT_KEYS = ("file", "vehicle_id", "profile", "profile_source", "predicted_soh", "soh_low",
                "soh_high", "predicted_sop", "sop_low", "sop_high", "health_score", "status",
                "confidence", "warnings")
-INTERVAL_KEYS = ("soh_low", "soh_high", "sop_low", "sop_high")
 # parse_row needs a vehicle id; a file scored with --profile may have none (shown as null).
 _NO_VEHICLE = "0"
 
@@ -94,10 +94,11 @@ def _row(item: TripFile, registry: dict[str, str], profile: Profile | None,
     return parsed
 
 
-def interval_columns(scored: ScoredBatch) -> dict[str, list[float | None]]:
-    """90 % intervals of SoH and SoP per row: not predicted yet, so null (the one place to
-    fill them in)."""
-    return {key: [None] * len(scored.statuses) for key in INTERVAL_KEYS}
+def interval_columns(scored: ScoredBatch) -> dict[str, list[float]]:
+    """90 % intervals of SoH and SoP per row (INTERVAL_FIELDS)."""
+    result = scored.result
+    return dict(zip(INTERVAL_FIELDS, (result.soh_low, result.soh_high, result.sop_low,
+                                      result.sop_high), strict=True))
 
 
 def _results(files: list[TripFile], scored: ScoredBatch) -> list[dict]:

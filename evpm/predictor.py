@@ -20,6 +20,7 @@ from evpm.batch import FEATURE_INDEX, feature_matrix
 from evpm.features import (
     CELL_SIZE_FEATURES,
     FEATURES,
+    MODEL_FEATURES,
     measured_soh,
     soh_anchor,
     sop_anchor,
@@ -31,6 +32,7 @@ from evpm.health import UNKNOWN_RATED_SOP_W, StatusRules, health_score, statuses
 from evpm.model_files import MODEL_CARD_FILE, SOP_OUTPUT, member_files
 from evpm.profiles import Profile
 from evpm.settings import Settings
+from evpm.uncertainty import IntervalCalibration, soh_interval, soh_read_error, sop_interval
 
 # A trip without a pack temperature is predicted with the temperature features missing.
 NO_TEMPERATURE = ("no temperature in this trip: predicted without the temperature features "
@@ -49,6 +51,11 @@ class Prediction:
     model_version: str
     warnings: list[str] = field(default_factory=list)
     contributions: list[dict] | None = None
+    # 90 % intervals (evpm.uncertainty)
+    soh_low: float = math.nan
+    soh_high: float = math.nan
+    sop_low: float = math.nan
+    sop_high: float = math.nan
 
 
 @dataclass(slots=True)
@@ -61,9 +68,17 @@ class PredictionColumns:
     statuses: list[str]
     warnings: list[list[str]]
     contributions: list[list[dict] | None]
+    soh_low: list[float]
+    soh_high: list[float]
+    sop_low: list[float]
+    sop_high: list[float]
+    # How well each trip read capacity, relative (evpm.uncertainty): the confidence rule's too.
+    soh_read: np.ndarray
 
 
 _RATED_CAPACITY = FEATURE_INDEX["rated_capacity_ah"]
+# The matrix's columns the models read, in their order (not the uncertainty features).
+_MODEL_COLUMNS = np.array([FEATURE_INDEX[name] for name in MODEL_FEATURES])
 # A value warns only when it is clearly beyond what the models were trained on: a margin of
 # this share of the training span on each side (a full cell at 4.198 V is not unusual when
 # training reached 4.197 V).
@@ -109,9 +124,10 @@ class Predictor:
         # Models from before the SoP factor (card without `sop_output`) add to the anchor.
         self._sop_log = card.get("sop_output") == SOP_OUTPUT
         self.rules = rules or StatusRules()
+        self.intervals = IntervalCalibration.from_card(card)
         self.ranges = {f["name"]: _warning_range(f["min"], f["max"]) for f in card["features"]
                        if f["min"] is not None and f["name"] not in CELL_SIZE_FEATURES}
-        self.forest = CompiledForest([self.soh_boosters, self.sop_boosters], FEATURES)
+        self.forest = CompiledForest([self.soh_boosters, self.sop_boosters], MODEL_FEATURES)
         self._low = np.array([self.ranges.get(n, (np.nan, np.nan))[0] for n in FEATURES],
                              dtype=float)
         self._high = np.array([self.ranges.get(n, (np.nan, np.nan))[1] for n in FEATURES],
@@ -142,17 +158,18 @@ class Predictor:
     def _dmatrix(self, matrix: np.ndarray, margin: np.ndarray | None = None):
         from xgboost import DMatrix
 
-        return DMatrix(matrix, feature_names=FEATURES, base_margin=margin, missing=np.nan)
+        return DMatrix(matrix, feature_names=MODEL_FEATURES, base_margin=margin, missing=np.nan)
 
     def predict(self, rows: Sequence[dict], profiles: Sequence[Profile | None],
                 explain: bool = False, top: int = 5) -> list[Prediction]:
         """Predict SoH, SoP (W), health score and status for each feature row, in order."""
         result = self.predict_matrix(self.matrix(rows, profiles), profiles, explain, top)
         return [Prediction(row.get("vehicle_id"), soh, sop, score, status, self.version, warning,
-                           contribution)
-                for row, soh, sop, score, status, warning, contribution in zip(
+                           contribution, *bounds)
+                for row, soh, sop, score, status, warning, contribution, *bounds in zip(
                     rows, result.soh, result.sop_w, result.scores, result.statuses,
-                    result.warnings, result.contributions, strict=True)]
+                    result.warnings, result.contributions, result.soh_low, result.soh_high,
+                    result.sop_low, result.sop_high, strict=True)]
 
     def predict_matrix(self, matrix: np.ndarray, profiles: Sequence[Profile | None],
                        explain: bool = False, top: int = 5) -> PredictionColumns:
@@ -166,22 +183,31 @@ class Predictor:
         columns = self._columns(matrix)
         margin = soh_anchor(columns)
         sop_base = sop_margin(columns) if self._sop_log else sop_anchor(columns)
+        inputs = matrix[:, _MODEL_COLUMNS]
         if len(matrix) <= SMALL_BATCH:
-            both = self.forest.predict(matrix, np.column_stack([margin, sop_base]))
+            both = self.forest.predict(inputs, np.column_stack([margin, sop_base]))
             soh, sop_out = both[:, 0], both[:, 1]
         else:  # a large batch is worth XGBoost's threads
-            soh = _mean_output(self.soh_boosters, matrix, margin)
-            sop_out = _mean_output(self.sop_boosters, matrix, sop_base)
+            soh = _mean_output(self.soh_boosters, inputs, margin)
+            sop_out = _mean_output(self.sop_boosters, inputs, sop_base)
         sop_fraction = sop_ratio(sop_out) if self._sop_log else sop_out
         measured = measured_soh(columns)  # a capacity test reports its measurement
-        soh = np.where(np.isfinite(measured), measured, soh)
+        # A correction can overshoot an anchor that was already at its floor (a request whose
+        # numbers do not fit its profile): no capacity is below none.
+        soh = np.where(np.isfinite(measured), measured, np.maximum(soh, 0.0))
         rated = np.array([p.rated_peak_power_w if p else UNKNOWN_RATED_SOP_W for p in profiles])
         sop_w = sop_fraction * rated
         scores = health_score(soh, sop_w, rated)
-        contributions = self._contributions(matrix, margin, top) if explain else \
+        contributions = self._contributions(inputs, margin, top) if explain else \
             [None] * len(matrix)
+        read = soh_read_error(columns, measured)
+        soh_low, soh_high = soh_interval(soh, read, self.intervals)
+        sop_low, sop_high = sop_interval(sop_w, np.isfinite(columns["r_dc_25c_ratio"]),
+                                         self.intervals)
         return PredictionColumns(soh.tolist(), sop_w.tolist(), scores.tolist(),
-                                 statuses_for(soh, scores, self.rules), warnings, contributions)
+                                 statuses_for(soh, scores, self.rules), warnings, contributions,
+                                 soh_low.tolist(), soh_high.tolist(), sop_low.tolist(),
+                                 sop_high.tolist(), read)
 
     def matrix_warnings(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row: no temperature, and the features outside the models' training range."""
@@ -209,7 +235,8 @@ class Predictor:
                 "(with its margin)")
 
     def _contributions(self, matrix: np.ndarray, margin: np.ndarray, top: int) -> list[list]:
-        """Top SoH contributions per row: the members' mean TreeSHAP (`pred_contribs`)."""
+        """Top SoH contributions per row (`matrix`: the models' columns): the members' mean
+        TreeSHAP (`pred_contribs`)."""
         data = self._dmatrix(matrix, margin)
         # SHAP values add up like the models do: the mean's are the members' mean.
         shap = np.mean([b.predict(data, pred_contribs=True) for b in self.soh_boosters], axis=0)
@@ -217,7 +244,7 @@ class Predictor:
         for r in range(len(matrix)):
             order = np.argsort(-np.abs(shap[r, :-1]))[:top]
             result.append([
-                {"feature": FEATURES[i],
+                {"feature": MODEL_FEATURES[i],
                  "value": None if math.isnan(matrix[r, i]) else float(matrix[r, i]),
                  "contribution": float(shap[r, i])}
                 for i in order if shap[r, i] != 0.0

@@ -28,6 +28,11 @@ health_records = Table(
     Column("profile", String(40)),
     Column("features", Text),  # JSON of the features the prediction used
     Column("warnings", Text),  # JSON list
+    # 90 % intervals (migration 0002; NULL for records stored before them)
+    Column("soh_low", Float),
+    Column("soh_high", Float),
+    Column("sop_low", Float),
+    Column("sop_high", Float),
     # A vehicle's records newest first, without a scan: history and the per-vehicle estimate.
     Index("ix_health_records_vehicle_id_id", "vehicle_id", "id"),
 )

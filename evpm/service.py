@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from evpm.batch import FEATURE_INDEX, ParsedBatch
+from evpm.contract import INTERVAL_FIELDS
 from evpm.health import (
     ASSUMED,
     RECENT_TRIPS,
@@ -64,6 +65,47 @@ class ScoredBatch:
 
 _SOC_WINDOW, _DOD = FEATURE_INDEX["soc_window"], FEATURE_INDEX["dod"]
 _TEMPERATURE = FEATURE_INDEX["temperature_C_mean"]  # absent: the predictor's "no temperature"
+_SOC_ERROR = FEATURE_INDEX["soc_error"]
+
+
+def confidence_rule(matrix: np.ndarray, result: PredictionColumns, assumed: np.ndarray
+                    ) -> tuple[list[str], list[str], dict[int, str]]:
+    """The confidence rule on a feature matrix (rows × FEATURES) and its predictions: each
+    row's confidence, the statuses with low-confidence Priority_Maintenance capped at Monitor,
+    and the warning of each capped row."""
+    window = soc_windows(matrix[:, _SOC_WINDOW], matrix[:, _DOD])
+    # A request without soc_error is judged by its window alone, as before there was one.
+    read = np.where(np.isnan(matrix[:, _SOC_ERROR]), np.nan, result.soh_read)
+    levels = confidences(window, ~np.isnan(matrix[:, _TEMPERATURE]), assumed, read)
+    capped_statuses, capped = cap_statuses(result.statuses, levels, window, assumed, read)
+    return levels, capped_statuses, capped
+
+
+@dataclass(slots=True)
+class RowScore:
+    """One feature row's prediction as the pipeline would give it (`score_rows`)."""
+
+    predicted_soh: float
+    status: str
+    confidence: str
+    warnings: list[str]
+    soh_low: float
+    soh_high: float
+
+
+def score_rows(rows: Sequence[dict], profiles: Sequence[Profile],
+               predictor: Predictor) -> list[RowScore]:
+    """Feature rows read with profiles known to the caller (the real-data checks, whose
+    cells' profiles are built in memory): predictions with the confidence rule applied, as
+    `score_batch` applies it."""
+    matrix = predictor.matrix(rows, profiles)
+    result = predictor.predict_matrix(matrix, profiles)
+    levels, statuses, capped = confidence_rule(matrix, result, np.zeros(len(rows), dtype=bool))
+    return [RowScore(soh, status, level, [*warning, *([capped[i]] if i in capped else [])],
+                     low, high)
+            for i, (soh, status, level, warning, low, high) in enumerate(zip(
+                result.soh, statuses, levels, result.warnings, result.soh_low, result.soh_high,
+                strict=True))]
 
 
 def score_batch(batch: ParsedBatch, predictor: Predictor, registry: Mapping[str, str], *,
@@ -84,9 +126,7 @@ def score_batch(batch: ParsedBatch, predictor: Predictor, registry: Mapping[str,
                 zip(batch.profiles, registered, fallbacks, strict=True)]
     result = predictor.predict_matrix(batch.matrix, profiles, explain=explain)
     assumed = np.array([source == ASSUMED for source in sources], dtype=bool)
-    window = soc_windows(batch.matrix[:, _SOC_WINDOW], batch.matrix[:, _DOD])
-    levels = confidences(window, ~np.isnan(batch.matrix[:, _TEMPERATURE]), assumed)
-    statuses, capped = cap_statuses(result.statuses, levels, window, assumed)
+    levels, statuses, capped = confidence_rule(batch.matrix, result, assumed)
     warnings = [sent + found if sent else found
                 for sent, found in zip(batch.warnings, result.warnings, strict=True)]
     if assumed.any():
@@ -130,6 +170,8 @@ def predict_and_store(batch: ParsedBatch, predictor: Predictor, storage: Storage
         "profile": profile_names,
         "features": [orjson.dumps(f).decode() for f in feature_dicts],
         "warnings": [orjson.dumps(w).decode() if w else "[]" for w in warnings],
+        "soh_low": result.soh_low, "soh_high": result.soh_high,
+        "sop_low": result.sop_low, "sop_high": result.sop_high,
     }
     duplicates = storage.save_columns(columns, _same_request(batch, feature_dicts))
     out = prediction_objects({**columns, "warnings": warnings}, profile_source=scored.sources,
@@ -179,10 +221,11 @@ def _iso(stamp: dt.datetime) -> str:
     return stamp.isoformat().replace("+00:00", "Z")
 
 
-# A prediction as the API shows it, fresh or stored: the reference design's fields first.
+# A prediction as the API shows it, fresh or stored: the reference design's fields first, the
+# 90 % intervals last (null for a record stored before they were predicted).
 PREDICTION_FIELDS = ("vehicle_id", "predicted_soh", "predicted_sop", "health_score", "status",
                      "prediction_id", "timestamp", "model_version", "warnings", "source_file",
-                     "profile")
+                     "profile", *INTERVAL_FIELDS)
 _TIMESTAMP = PREDICTION_FIELDS.index("timestamp")
 
 

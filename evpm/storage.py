@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
+from evpm.contract import INTERVAL_FIELDS
 from evpm.errors import EvpmError
 from evpm.schema import health_records, metadata, vehicles  # noqa: F401 — re-exported
 from evpm.settings import redact_url
@@ -33,7 +34,7 @@ KEY_RACE_RETRIES = 3
 MIN_FREE_BYTES = 1 << 20  # below this a write would fail mid-transaction: report it
 RECORD_FIELDS = ["vehicle_id", "timestamp", "predicted_soh", "predicted_sop", "health_score",
                  "status", "prediction_id", "model_version", "idempotency_key", "source_file",
-                 "profile", "features", "warnings"]
+                 "profile", "features", "warnings", *INTERVAL_FIELDS]
 
 
 @dataclass
@@ -53,6 +54,11 @@ class Record:
     profile: str | None = None
     features: dict | None = None
     warnings: list[str] | None = None
+    # 90 % intervals; None for records stored before they were predicted
+    soh_low: float | None = None
+    soh_high: float | None = None
+    sop_low: float | None = None
+    sop_high: float | None = None
     id: int | None = None
 
     def values(self) -> tuple:
@@ -61,7 +67,8 @@ class Record:
                 self.health_score, self.status, self.prediction_id, self.model_version,
                 self.idempotency_key, self.source_file, self.profile,
                 None if self.features is None else orjson.dumps(self.features).decode(),
-                orjson.dumps(self.warnings or []).decode())
+                orjson.dumps(self.warnings or []).decode(), self.soh_low, self.soh_high,
+                self.sop_low, self.sop_high)
 
     @classmethod
     def from_row(cls, row) -> Record:

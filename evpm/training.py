@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from evpm.features import (
-    FEATURES,
+    MODEL_FEATURES,
     PHYSICS_FEATURES,
     REFERENCE_FEATURES,
     extract_file,
@@ -39,6 +39,7 @@ from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, Profile
 from evpm.trips import TripError
 from evpm.twin.fleet import FleetSpec, simulate_fleet
 from evpm.twin.trip import TripSpec, cell_profile
+from evpm.uncertainty import calibrate, soh_interval, soh_read_error, sop_interval
 
 # Physics says capacity features can only raise SoH and resistance can only lower SoP.
 SOH_MONOTONE = {"capacity_ratio": 1, "discharge_capacity_ratio": 1}
@@ -174,7 +175,7 @@ def _regressor(config: TrainConfig, monotone: dict[str, int], callbacks: list):
         min_child_weight=2, tree_method="hist", n_jobs=config.workers,
         random_state=config.seed, callbacks=callbacks,
         # As a tuple in feature order: the name form does not survive set_params().
-        monotone_constraints="(" + ",".join(str(monotone.get(f, 0)) for f in FEATURES) + ")",
+        monotone_constraints="(" + ",".join(str(monotone.get(f, 0)) for f in MODEL_FEATURES) + ")",
     )
 
 
@@ -201,7 +202,7 @@ def fit_models(train: pd.DataFrame, config: TrainConfig, progress: Progress = _n
     augmented = pd.concat([train, reference_only(train[chosen & ~with_profile]),
                            reference_only(train[with_profile], keep_profile=True)],
                           ignore_index=True)
-    x = augmented[FEATURES].astype(float)
+    x = augmented[MODEL_FEATURES].astype(float)
     models = []
     for name, label, monotone in (("SoH", "soh_label", SOH_MONOTONE),
                                   ("SoP", "sop_label", SOP_MONOTONE)):
@@ -246,17 +247,19 @@ def ensemble_predict(models: list, x: pd.DataFrame, margin: np.ndarray) -> np.nd
 
 def evaluate(soh_models: list, sop_models: list, test: pd.DataFrame) -> dict:
     """Held-out metrics: per-trip SoH by window, per-vehicle SoH, SoP, reference-only, lab."""
-    x = test[FEATURES].astype(float)
+    x = test[MODEL_FEATURES].astype(float)
     measured = measured_soh(test)  # as the predictor serves it: a capacity test's measurement
     soh_pred = np.where(np.isfinite(measured), measured,
                         ensemble_predict(soh_models, x, soh_anchor(test)))
     sop_pred = sop_ratio(ensemble_predict(sop_models, x, sop_margin(test)))
     soh_error = np.abs(soh_pred - test["soh_label"].to_numpy())
     masked = reference_only(test)
-    ref_pred = ensemble_predict(soh_models, masked[FEATURES].astype(float), soh_anchor(masked))
+    ref_pred = ensemble_predict(soh_models, masked[MODEL_FEATURES].astype(float),
+                                soh_anchor(masked))
     ref_error = np.abs(ref_pred - test["soh_label"].to_numpy())
     known = reference_only(test, keep_profile=True)
-    known_pred = ensemble_predict(soh_models, known[FEATURES].astype(float), soh_anchor(known))
+    known_pred = ensemble_predict(soh_models, known[MODEL_FEATURES].astype(float),
+                                  soh_anchor(known))
     known_error = np.abs(known_pred - test["soh_label"].to_numpy())
     sop_ape = np.abs(sop_pred - test["sop_label"].to_numpy()) / test["sop_label"].to_numpy()
     frame = test.assign(pred=soh_pred, day=pd.to_datetime(test["date"]).map(pd.Timestamp.toordinal))
@@ -264,7 +267,7 @@ def evaluate(soh_models: list, sop_models: list, test: pd.DataFrame) -> dict:
     for _, trips in frame.sort_values("date").groupby("vehicle_id"):
         # The estimate /vehicles and the dashboard show, weighted as they weight it.
         estimate = robust_soh(trips["day"], trips["pred"],
-                              trips[["soc_window", "dod"]].to_dict("records"))
+                              trips[["soc_window", "dod", "soc_error"]].to_dict("records"))
         vehicle_errors.append(abs(estimate - trips["soh_label"].iloc[-1]))
     wide = test["true_window"].to_numpy() >= 0.10
     wide |= test["discharge_capacity_ah"].notna().to_numpy()
@@ -284,6 +287,35 @@ def evaluate(soh_models: list, sop_models: list, test: pd.DataFrame) -> dict:
         "soh_reference_with_profile_mae": float(known_error.mean()),
         "soh_reference_with_profile_by_window": _mae_table(known_error, test),
     }
+
+
+def calibrate_intervals(soh_models: list, sop_models: list, test: pd.DataFrame
+                        ) -> tuple[dict, dict]:
+    """The 90 % intervals' calibration (model card `intervals`), fitted on half the held-out
+    vehicles, and their coverage and median width on the other half (metrics)."""
+    x = test[MODEL_FEATURES].astype(float)
+    measured = measured_soh(test)
+    soh = np.where(np.isfinite(measured), measured,
+                   ensemble_predict(soh_models, x, soh_anchor(test)))
+    sop = sop_ratio(ensemble_predict(sop_models, x, sop_margin(test)))
+    read = soh_read_error(test, measured)
+    has_resistance = np.isfinite(test["r_dc_25c_ratio"].to_numpy(dtype=float))
+    label, sop_label = test["soh_label"].to_numpy(), test["sop_label"].to_numpy()
+    vehicles = sorted(test["vehicle_id"].unique())
+    fit = test["vehicle_id"].isin(vehicles[::2]).to_numpy()
+    calibration = calibrate(soh[fit], label[fit], read[fit], sop[fit], sop_label[fit],
+                            has_resistance[fit])
+    check = ~fit
+    low, high = soh_interval(soh[check], read[check], calibration)
+    sop_low, sop_high = sop_interval(sop[check], has_resistance[check], calibration)
+    metrics = {
+        "soh_interval_coverage": float(np.mean((low <= label[check]) & (label[check] <= high))),
+        "soh_interval_median_width": float(np.median(high - low)),
+        "sop_interval_coverage": float(np.mean((sop_low <= sop_label[check])
+                                               & (sop_label[check] <= sop_high))),
+        "interval_check_trips": int(check.sum()),
+    }
+    return asdict(calibration), metrics
 
 
 def _versions() -> dict[str, str]:
@@ -311,7 +343,7 @@ def build_card(config: TrainConfig, data: pd.DataFrame, is_test: pd.Series, metr
     """The model card: version, features with training ranges, metrics, recipe, libraries."""
     train = data[~is_test]
     features = []
-    for name in FEATURES:
+    for name in MODEL_FEATURES:
         values = train[name].astype(float)
         features.append({
             "name": name,
@@ -377,7 +409,10 @@ def train(config: TrainConfig, out_dir: Path, work_dir: Path,
     # Every member's held-out vehicles are unseen by all members (the others never saw its
     # fleet), so the ensemble is scored on all of them.
     metrics = evaluate(soh_models, sop_models, data[is_test])
-    card = build_card(config, data, is_test, metrics, model_version(soh_models, sop_models))
+    intervals, coverage = calibrate_intervals(soh_models, sop_models, data[is_test])
+    card = build_card(config, data, is_test, {**metrics, **coverage},
+                      model_version(soh_models, sop_models))
+    card["intervals"] = intervals
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, (soh_model, sop_model) in enumerate(zip(soh_models, sop_models, strict=True)):
         files = member_files(k)

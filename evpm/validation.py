@@ -3,9 +3,11 @@
 Sets are recognised by their manifest: `cycles.csv` (the NASA PCoE discharges, `evpm.nasa`) and
 `segments.csv` (real-drive-cycles, `evpm.drive_cycles`). DIR may be one set's folder or a folder
 holding several (`../shared/datasets`). Rows are grouped by set × variant × cell × kind ×
-temperature with MAE, bias, worst error and count (an interpolated label counts as the interval
-its set gives: no error inside it); per set: the share of predictions carrying a warning and the
-statuses given to cells that are new (label SoH ≥ 0.85).
+temperature with MAE, bias, worst error, count and the 90 % intervals' coverage and median width
+(an interpolated label counts as the interval its set gives: no error inside it, covered where
+the two meet); per set: the share of predictions carrying a warning about a value, the share
+whose Priority_Maintenance the confidence rule capped at Monitor, and the statuses given to
+cells that are new (label SoH ≥ 0.85).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from evpm.errors import EvpmError
+from evpm.health import STATUS_CAPPED
 from evpm.predictor import Predictor
 
+CAPPED_PREFIX = STATUS_CAPPED.split(" (", 1)[0]  # "status capped at Monitor"
 NEW_CELL_SOH = 0.85  # a cell at or above this label is healthy: it must not be flagged
 GROUP = ["set", "variant", "cell", "kind", "ambient_c"]
 
@@ -49,11 +53,12 @@ def run(directory: Path, predictor: Predictor,
         if name == "nasa-pcoe-discharge":
             cells = nasa.load_labels(folder)["battery_id"].nunique()
             tick = progress("nasa cells", cells) if progress else None
-            results = nasa.validate_nasa(folder, predictor, progress=tick)
+            results = nasa.validate_nasa(folder, predictor, progress=tick, windows=True)
             frame = pd.DataFrame([r.__dict__ for r in results]).rename(
                 columns={"battery_id": "cell"})
-            frame = frame.assign(set=name, variant="whole", kind="discharge",
-                                 segment=frame["cycle"].astype(str))
+            kind = ("to " + (100 * frame["depth"]).round().astype("Int64").astype(str) + " %"
+                    ).where(frame["variant"] == "window", "discharge")
+            frame = frame.assign(set=name, kind=kind, segment=frame["cycle"].astype(str))
         else:
             files = drive_cycles.load_segments(folder)["file"].nunique()
             tick = progress("drive-cycle files", files) if progress else None
@@ -73,10 +78,21 @@ def errors(frame: pd.DataFrame) -> pd.Series:
     return error.where(~interval, frame["predicted_soh"] - inside)
 
 
+def covered(frame: pd.DataFrame) -> pd.Series:
+    """Whether each prediction's 90 % interval holds its label (meets an interval label)."""
+    low = frame["label_low"].fillna(frame["label_soh"]) if "label_low" in frame \
+        else frame["label_soh"]
+    high = frame["label_high"].fillna(frame["label_soh"]) if "label_high" in frame \
+        else frame["label_soh"]
+    return (frame["soh_low"] <= high) & (low <= frame["soh_high"])
+
+
 def _stats(group: pd.DataFrame) -> dict:
     error = errors(group)
     return {"count": int(len(group)), "mae": float(error.abs().mean()),
-            "bias": float(error.mean()), "worst": float(error.abs().max())}
+            "bias": float(error.mean()), "worst": float(error.abs().max()),
+            "coverage": float(covered(group).mean()),
+            "median_width": float((group["soh_high"] - group["soh_low"]).median())}
 
 
 def summarise(frame: pd.DataFrame) -> dict:
@@ -91,7 +107,11 @@ def summarise(frame: pd.DataFrame) -> dict:
             "set": name, "variant": variant, **_stats(group),
             "skipped": int(frame[(frame["set"] == name) & (frame["variant"] == variant)
                                  ]["skipped"].notna().sum()),
-            "warning_rate": float(group["warnings"].map(bool).mean()),
+            # A warning about a value; the status cap's explanation is counted apart.
+            "warning_rate": float(group["warnings"].map(
+                lambda ws: any(not w.startswith(CAPPED_PREFIX) for w in ws)).mean()),
+            "capped_rate": float(group["warnings"].map(
+                lambda ws: any(w.startswith(CAPPED_PREFIX) for w in ws)).mean()),
             "new_cell_statuses": {str(k): int(v) for k, v in
                                   new["status"].value_counts().items()},
         })
@@ -103,15 +123,17 @@ def summarise(frame: pd.DataFrame) -> dict:
 def format_summary(summary: dict) -> str:
     """Plain-text tables: per set, then per group."""
     lines = [f"{'set':<20} {'variant':<7} {'n':>5} {'MAE':>7} {'bias':>7} {'worst':>7} "
-             f"{'warned':>7}  new cells' statuses"]
+             f"{'90%cov':>6} {'width':>6} {'warned':>7}  new cells' statuses"]
     for s in summary["sets"]:
         lines.append(f"{s['set']:<20} {s['variant']:<7} {s['count']:>5} {s['mae']:>7.4f} "
-                     f"{s['bias']:>+7.4f} {s['worst']:>7.4f} {s['warning_rate']:>7.1%}  "
+                     f"{s['bias']:>+7.4f} {s['worst']:>7.4f} {s['coverage']:>6.1%} "
+                     f"{s['median_width']:>6.3f} {s['warning_rate']:>7.1%}  "
                      + ", ".join(f"{k} {v}" for k, v in s["new_cell_statuses"].items()))
     lines += ["", f"{'set':<20} {'variant':<7} {'cell':<11} {'kind':<9} {'°C':>5} {'n':>5} "
-              f"{'MAE':>7} {'bias':>7} {'worst':>7}"]
+              f"{'MAE':>7} {'bias':>7} {'worst':>7} {'90%cov':>6} {'width':>6}"]
     for g in summary["groups"]:
         lines.append(f"{g['set']:<20} {g['variant']:<7} {g['cell']:<11} {g['kind']:<9} "
                      f"{g['ambient_c']:>5.0f} {g['count']:>5} {g['mae']:>7.4f} "
-                     f"{g['bias']:>+7.4f} {g['worst']:>7.4f}")
+                     f"{g['bias']:>+7.4f} {g['worst']:>7.4f} {g['coverage']:>6.1%} "
+                     f"{g['median_width']:>6.3f}")
     return "\n".join(lines)

@@ -2,14 +2,15 @@
 
 import numpy as np
 
-from evpm.features import FEATURES
+from evpm.features import FEATURES, MODEL_FEATURES
 
 
 def test_forest_matches_xgboost_on_many_rows(predictor):
     rng = np.random.default_rng(0)
-    low = np.array([predictor.ranges.get(n, (0.0, 1.0))[0] for n in FEATURES])
-    high = np.array([predictor.ranges.get(n, (0.0, 1.0))[1] for n in FEATURES])
-    x = low + (high - low) * rng.random((3000, len(FEATURES)))
+    # The forest reads the models' columns (not the uncertainty features).
+    low = np.array([predictor.ranges.get(n, (0.0, 1.0))[0] for n in MODEL_FEATURES])
+    high = np.array([predictor.ranges.get(n, (0.0, 1.0))[1] for n in MODEL_FEATURES])
+    x = low + (high - low) * rng.random((3000, len(MODEL_FEATURES)))
     x[rng.random(x.shape) < 0.3] = np.nan  # absent features take the trees' default branch
     margins = np.column_stack([rng.uniform(0.5, 1.0, 3000), rng.uniform(0.5, 1.5, 3000)])
     both = predictor.forest.predict(x, margins)

@@ -20,6 +20,7 @@ from evpm.health import (
     cap_statuses,
     confidences,
     health_score,
+    information_window,
     profile_source,
     robust_soh,
     soc_window,
@@ -153,3 +154,33 @@ def test_the_assumed_profile_warning_names_the_vehicle_profile_and_guess():
     assert text.startswith("profile assumed (renault-zoe-ze50): vehicle X7 is not in the fleet")
     assert "its pack looks like ~96 cells in series, ~120 Ah" in text and "register" in text
     assert "none" in assumed_profile_warning("X7", None)
+
+
+@pytest.mark.parametrize(("window", "read_error", "level"), [
+    (0.50, 0.02, HIGH),  # read at rest, from a BMS or a capacity test: to 2 % of itself
+    (0.50, float("nan"), HIGH),  # no soc_error sent: not held against the row
+    (0.50, 0.08, MEDIUM),
+    (0.50, 0.20, LOW),  # ends read off loaded voltages: capacity to ±20 %
+    (0.20, 0.12, MEDIUM),
+])
+def test_a_capacity_read_only_roughly_lowers_the_confidence(window, read_error, level):
+    assert confidences(np.array([window]), np.array([True]), np.array([False]),
+                       np.array([read_error])) == [level]
+
+
+def test_a_poor_read_caps_priority_and_says_why():
+    capped, warnings = cap_statuses([PRIORITY], [LOW], np.array([0.4]), np.array([False]),
+                                    np.array([0.3]))
+    assert capped == [MONITOR]
+    assert "40.0%" in warnings[0] and "±30%" in warnings[0] and "loaded" in warnings[0]
+
+
+def test_a_poorly_read_window_weighs_less_in_the_vehicle_estimate():
+    assert information_window({"soc_window": 0.4}) == 0.4  # no soc_error sent: as before
+    assert information_window({"soc_window": 0.4, "soc_error": 0.012}) == 0.4  # read well
+    assert information_window({"soc_window": 0.4, "soc_error": 0.2}) == pytest.approx(
+        0.4 * 0.15 * 0.4 / 0.2)  # read to ±50 % of itself: weighs as 30 % of the window
+    # Two trips a day apart: a well-read 0.92 outweighs a loaded-voltage read of 0.60.
+    well = {"soc_window": 0.4, "soc_error": 0.012}
+    poor = {"soc_window": 0.5, "soc_error": 0.25}
+    assert robust_soh([1.0, 2.0], [0.92, 0.60], [well, poor]) == pytest.approx(0.92)

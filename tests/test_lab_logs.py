@@ -101,3 +101,17 @@ def test_a_log_at_the_cutoff_from_its_first_load_is_a_named_error_not_a_crash():
     with pytest.raises(TripError) as caught:
         features(table)
     assert caught.value.reason == "insufficient_data"
+
+
+def test_soc_error_says_how_well_the_window_is_known():
+    """Ends read at rest are known to the OCV table's accuracy; an end under load, where the
+    overpotential the read cannot see is, less well; a logged SOC to a BMS's accuracy."""
+    rested = features(cycler_log(rest_before_s=600, stop_soc=0.4, rest_after_s=1800))
+    under_load = features(cycler_log(rest_before_s=600, stop_soc=0.4))
+    assert rested["soc_error"] < under_load["soc_error"] < 0.5 * under_load["soc_window"]
+    assert rested["soc_error"] < 0.05
+    table = cycler_log(rest_before_s=600, stop_soc=0.4)
+    logged = features(table.assign(soc=np.linspace(1.0, 0.4, len(table))))
+    # A BMS's window is off by its capacity estimate's error (3 %) and its reporting step.
+    assert logged["soc_error"] == pytest.approx(math.hypot(0.03 * logged["soc_window"],
+                                                           math.sqrt(2) * 0.005))

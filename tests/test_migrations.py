@@ -46,7 +46,8 @@ def new_database(request, tmp_path):
 
     def make() -> str:
         if base is None:
-            return f"sqlite:///{tmp_path / f'fleet{len(made)}.db'}"
+            made.append(f"sqlite:///{tmp_path / f'fleet{len(made)}.db'}")
+            return made[-1]
         schema = f"mig_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
@@ -54,7 +55,7 @@ def new_database(request, tmp_path):
         return f"{base}?options=-csearch_path%3D{schema}"
 
     yield make
-    for schema in made:
+    for schema in made if base is not None else []:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
@@ -103,14 +104,41 @@ def build_with_release(release_code: Path, url: str, rows: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def rows_of(url: str) -> dict[str, list[tuple]]:
-    """Every row of both tables, in key order."""
+def rows_of(url: str, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple]]:
+    """Every row of both tables, in key order: the columns the database has, or `columns`."""
     storage = Storage(url)
     try:
         with storage.engine.connect() as conn:
+            present = {table.name: [c["name"] for c in inspect(conn).get_columns(table.name)]
+                       for table in (health_records, vehicles)}
+            names = columns or present
             return {table.name: [tuple(r) for r in conn.execute(
-                select(table).order_by(*table.primary_key.columns))]
+                select(*[table.c[n] for n in names[table.name]]).order_by(
+                    *table.primary_key.columns))]
                     for table in (health_records, vehicles)}
+    finally:
+        storage.dispose()
+
+
+def columns_of(url: str) -> dict[str, list[str]]:
+    """Each table's column names as the database has them."""
+    storage = Storage(url)
+    try:
+        with storage.engine.connect() as conn:
+            return {table.name: [c["name"] for c in inspect(conn).get_columns(table.name)]
+                    for table in (health_records, vehicles)}
+    finally:
+        storage.dispose()
+
+
+def upgrade_to(url: str, revision: str) -> None:
+    """Run the migrations up to `revision` only."""
+    from alembic import command
+
+    storage = Storage(url)
+    try:
+        with storage.engine.begin() as conn:
+            command.upgrade(schema_migrations.config(conn), revision)
     finally:
         storage.dispose()
 
@@ -159,9 +187,17 @@ def test_a_release_database_is_adopted_with_every_row_and_served(
     assert len(before["health_records"]) == 7 and len(before["vehicles"]) == 3
     assert current(url) is None  # tables, but no version: made before migrations
 
+    released = columns_of(url)
     assert upgrade(url) == (None, head())
     assert current(url) == head() and version_rows(url) == [head()]
-    assert rows_of(url) == before  # every row, every value
+    assert rows_of(url, released) == before  # every row, every value
+    # Columns added since (the 90 % intervals) are NULL on the release's rows: none made up.
+    added = {name: [c for c in cols if c not in released[name]]
+             for name, cols in columns_of(url).items()}
+    assert added == {"health_records": ["soh_low", "soh_high", "sop_low", "sop_high"],
+                     "vehicles": []}
+    assert set(rows_of(url, {**added, "vehicles": ["vehicle_id"]})["health_records"]) == \
+        {(None,) * 4}
 
     storage = Storage(url)
     try:
@@ -188,7 +224,7 @@ def test_a_release_database_is_adopted_with_every_row_and_served(
 def test_the_baseline_builds_the_release_tables_exactly(new_database, release_code):
     released, migrated = new_database(), new_database()
     build_with_release(release_code, released, 0)
-    upgrade(migrated)
+    upgrade_to(migrated, schema_migrations.BASELINE)
     assert schema_of(migrated) == schema_of(released)
 
 
@@ -370,16 +406,18 @@ def test_a_new_revision_is_numbered_lint_clean_and_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(schema_migrations, "MIGRATIONS", copy)
     schema_migrations._script.cache_clear()
     try:
+        previous = head()
+        following = f"{int(previous) + 1:04d}"
         made = schema_migrations.revision("add nothing", autogenerate=True)
-        assert made.parent == copy / "versions" and made.name.startswith("0002_")
+        assert made.parent == copy / "versions" and made.name.startswith(f"{following}_")
         source = made.read_text()
-        assert "down_revision = '0001'" in source and "pass" in source
+        assert f"down_revision = '{previous}'" in source and "pass" in source
         lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated",
                                "--line-length", "100", "--select", "E,F,W,I,UP", str(made)],
                               capture_output=True, text=True)
         assert lint.returncode == 0, lint.stdout
         url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-        assert upgrade(url) == (None, "0002")
+        assert upgrade(url) == (None, following)
     finally:
         schema_migrations._script.cache_clear()
 

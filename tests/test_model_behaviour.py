@@ -41,3 +41,24 @@ def test_higher_resistance_never_predicts_higher_sop(predictor, profile, cycle):
                  for f in RF_SWEEP]
     assert all(np.diff(predicted) <= 0), predicted
     assert predicted[-1] < 0.6 * predicted[0]
+
+
+def test_a_trip_ending_under_a_2c_load_and_the_same_after_a_rest_agree(predictor):
+    """The same partial 2 C discharge logged to its last loaded sample, and with the rest that
+    followed: consistent SoH, and the rested one (its end read at rest) the narrower."""
+    spec = dict(profile="lab-18650-2ah", cycle="cc-4a", soh=0.9, stop_soc=0.4,
+                rest_before_s=600, slow_r_fraction=0.5, surface_lag=0.06)
+    loaded = predict(predictor, TripSpec(**spec))
+    rested = predict(predictor, TripSpec(**spec, rest_after_s=3600))
+    assert rested.soh_low <= loaded.predicted_soh <= rested.soh_high
+    assert loaded.soh_low <= rested.predicted_soh <= loaded.soh_high
+    assert rested.soh_high - rested.soh_low < loaded.soh_high - loaded.soh_low
+
+
+def test_an_interval_widens_as_the_soc_window_shrinks(predictor):
+    widths = []
+    for stop in (0.2, 0.5, 0.8):  # from full to 20 %, 50 %, 80 %: windows 0.8, 0.5, 0.2
+        p = predict(predictor, TripSpec(profile="lab-18650-2ah", cycle="cc-2a", soh=0.9,
+                                        stop_soc=stop, rest_before_s=600, rest_after_s=1800))
+        widths.append(p.soh_high - p.soh_low)
+    assert widths[0] < widths[1] < widths[2], widths

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from evpm.features import FEATURES, extract_file, sop_anchor
+from evpm.features import FEATURES, MODEL_FEATURES, extract_file, sop_anchor
 from evpm.health import (
     HEALTHY,
     MONITOR,
@@ -45,15 +45,16 @@ def test_explanation_is_additive_treeshap(predictor, repo):
                                top=len(FEATURES))
     matrix = predictor.matrix([row], [get_profile("nissan-leaf-30")])
     from evpm.features import soh_anchor
-    data = predictor._dmatrix(matrix, soh_anchor(predictor._columns(matrix)))
+    inputs = matrix[:, [FEATURES.index(name) for name in MODEL_FEATURES]]  # the models' columns
+    data = predictor._dmatrix(inputs, soh_anchor(predictor._columns(matrix)))
     # The ensemble's SHAP values are its members' mean: they add up to the mean prediction.
     shap = np.mean([b.predict(data, pred_contribs=True) for b in predictor.soh_boosters], axis=0)
     assert shap.sum() == pytest.approx(full.predicted_soh, abs=1e-4)
     by_name = {c["feature"]: c["contribution"] for c in full.contributions}
-    for i, name in enumerate(FEATURES):
+    for i, name in enumerate(MODEL_FEATURES):
         assert by_name.get(name, 0.0) == pytest.approx(float(shap[0, i]), abs=1e-6)
     names = [c["feature"] for c in full.contributions]
-    assert set(names) <= set(FEATURES)
+    assert set(names) <= set(MODEL_FEATURES)
     [short] = predictor.predict([row], [get_profile("nissan-leaf-30")], explain=True, top=3)
     assert len(short.contributions) == 3
     sizes = [abs(c["contribution"]) for c in short.contributions]
@@ -175,7 +176,8 @@ def test_models_that_add_to_the_sop_anchor_still_load(predictor, repo):
     row = extract_file(repo / "test_cases" / case["file"], profile)
     matrix = old.matrix([row], [profile])
     columns = {name: matrix[:, i] for i, name in enumerate(FEATURES)}
-    raw = np.mean([b.inplace_predict(matrix, base_margin=sop_anchor(columns), missing=np.nan)
+    inputs = matrix[:, [FEATURES.index(name) for name in MODEL_FEATURES]]
+    raw = np.mean([b.inplace_predict(inputs, base_margin=sop_anchor(columns), missing=np.nan)
                    for b in old.sop_boosters], axis=0)
     assert old.predict([row], [profile])[0].predicted_sop == pytest.approx(
         float(raw[0]) * profile.rated_peak_power_w, rel=1e-5)

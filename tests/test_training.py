@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pytest
 
-from evpm.features import FEATURES
+from evpm.features import MODEL_FEATURES
 from evpm.predictor import Predictor
 from evpm.training import TrainConfig, member_configs, split_by_vehicle, train
 
@@ -34,10 +34,15 @@ def test_two_runs_give_identical_metrics_and_models(two_runs):
 def test_model_card_lists_features_with_ranges_metrics_and_versions(two_runs):
     card_path = two_runs[0][1] / "models" / "model_card.json"
     card = json.loads(card_path.read_text())
-    assert [f["name"] for f in card["features"]] == FEATURES
+    assert [f["name"] for f in card["features"]] == MODEL_FEATURES  # what the models read
     assert all(f["min"] is None or f["min"] <= f["max"] for f in card["features"])
     assert {"soh_trip_mae_all", "soh_vehicle_mae", "sop_mape_pct",
-            "soh_reference_only_mae"} <= set(card["metrics"])
+            "soh_reference_only_mae", "soh_interval_coverage",
+            "soh_interval_median_width"} <= set(card["metrics"])
+    # The intervals' calibration, measured on held-out vehicles the card says how well.
+    assert set(card["intervals"]) == {"soh_model_sigma", "sop_relative",
+                                      "sop_relative_no_resistance"}
+    assert 0.0 <= card["metrics"]["soh_interval_coverage"] <= 1.0
     assert card["data_generation"]["vehicles"] == 4
     assert card["libraries"]["xgboost-cpu"] != "not installed"
 

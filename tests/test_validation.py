@@ -44,7 +44,13 @@ def test_a_drive_cycle_set_is_found_scored_and_summarised(tmp_path, predictor):
     folder = _make_set(tmp_path / "real-drive-cycles")
     assert find_sets(tmp_path) == {"real-drive-cycles": folder}
     frame = run(tmp_path, predictor)
-    assert len(frame) == 4 and frame["skipped"].isna().all()  # 2 segments × whole / drive
+    assert frame["skipped"].isna().all()
+    assert (frame["variant"].value_counts()[["whole", "drive"]] == 2).all()  # one per segment
+    # The loaded part cut into whole 20-minute trips (the two discharges last ~1 h each).
+    segments = pd.read_csv(folder / "segments.csv")
+    expected = ((segments["drive_end_s"] - segments["drive_start_s"]) // 1200).sum()
+    windows = frame[frame["variant"] == "window"]
+    assert len(windows) == expected >= 4 and windows["segment"].str.contains("@").all()
     summary = summarise(frame)
     (whole,) = [s for s in summary["sets"] if s["variant"] == "whole"]
     assert whole["count"] == 2 and whole["mae"] < 0.05
@@ -78,7 +84,7 @@ def test_cli_prints_json(tmp_path, repo):
                                       "--models", str(repo / "models")])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert {s["variant"] for s in summary["sets"]} == {"whole", "drive"}
+    assert {s["variant"] for s in summary["sets"]} == {"whole", "drive", "window"}
 
 
 @needs_shared
@@ -92,12 +98,14 @@ def test_shared_sets_hold_what_the_model_report_says(repo, predictor):
     sets = {(s["set"], s["variant"]): s for s in summary["sets"]}
     assert sets[("nasa-pcoe-discharge", "whole")]["mae"] <= 0.008
     for group in summary["groups"]:
-        if group["set"] == "dmegc-inr18650" and group["kind"] in ("rw", "ref", "cc_0.5c",
-                                                                   "cc_2c", "ocv_c20"):
+        if group["set"] == "dmegc-inr18650" and group["variant"] != "window" and \
+                group["kind"] in ("rw", "ref", "cc_0.5c", "cc_2c", "ocv_c20"):
             assert group["mae"] <= 0.05, group
     for s in summary["sets"]:
         assert s["warning_rate"] <= 0.10, s  # a warning means something unusual
-    used = frame[frame["skipped"].isna()]
+    # Whole logs and whole discharges; the windows that end under load are issue 14's, and
+    # their figures are in the report.
+    used = frame[frame["skipped"].isna() & frame["variant"].isin(["whole", "drive"])]
     warm_new = used[(used["ambient_c"] >= 0) & (used["label_soh"] >= 0.85)]
     assert not (warm_new["status"] == "Priority_Maintenance").any()
     # No new cell of the drive-cycle set is flagged at all (the issue's target: met by the

@@ -125,14 +125,27 @@ PREDICTION = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "source_file": {"type": ["string", "null"]},
         "profile": {"type": ["string", "null"]},
+        "soh_low": {"type": ["number", "null"],
+                    "description": "90 % interval of predicted_soh, lower end: how well the "
+                                   "trip's SOC window was read (soc_error) and the model's "
+                                   "own error, in quadrature (docs/MODEL_REPORT.md); null for "
+                                   "a record stored before intervals"},
+        "soh_high": {"type": ["number", "null"],
+                     "description": "90 % interval of predicted_soh, upper end"},
+        "sop_low": {"type": ["number", "null"],
+                    "description": "90 % interval of predicted_sop (W), lower end"},
+        "sop_high": {"type": ["number", "null"],
+                     "description": "90 % interval of predicted_sop (W), upper end"},
         "profile_source": {"type": "string", "enum": list(PROFILE_SOURCES),
                            "description": "given: the request named the profile; registered: "
                                           "the fleet registry's; assumed: neither (a default "
                                           "profile, or none), always low confidence"},
         "confidence": {"type": "string", "enum": list(CONFIDENCES),
                        "description": "low: profile assumed, or SOC window under 5 % (or "
-                                      "unknown); medium: no temperature, or window under "
-                                      "20 %; high: otherwise. A low-confidence prediction is "
+                                      "unknown), or capacity read only to worse than ±15 % "
+                                      "(soc_error / window); medium: no temperature, or window "
+                                      "under 20 %, or a read worse than ±5 %; high: otherwise. "
+                                      "A low-confidence prediction is "
                                       "never Priority_Maintenance (capped at Monitor, with a "
                                       "warning). In /predict answers"},
         "duplicate": {"type": "boolean",

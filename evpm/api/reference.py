@@ -18,6 +18,8 @@ EXAMPLE_RESPONSE = {
     "health_score": 0.30, "status": "Healthy",
     "prediction_id": "2f1c0f0e-7c1a-4a53-9a57-3d0e6f1a2b3c", "timestamp": "2026-11-27T08:30:00Z",
     "model_version": "1.75c1f3e462", "warnings": [], "source_file": None, "profile": None,
+    # The 13 reference features carry no soc_error: the widest read, as evpm.uncertainty says.
+    "soh_low": 0.657, "soh_high": 1.091, "sop_low": 15675.0, "sop_high": 66825.0,
     "duplicate": False,
 }
 EXAMPLE_ERROR = {"error": "invalid request", "details": [

@@ -55,7 +55,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "c_rate_max": (0.0, 50.0), "temp_rise_rate_c_per_h": (-1e4, 1e4),
     "rest_voltage": (0.5, 5.0), "soc_start": (0.0, 1.0), "rated_capacity_ah": (0.01, 5000.0),
     "duration_s": (0.0, 1e7), "r_dc_rated_ratio": (-100.0, 100.0),
-    "r_dc_25c_ratio": (-100.0, 100.0),
+    "r_dc_25c_ratio": (-100.0, 100.0), "soc_error": (0.0, 1.0),
 }
 # Many telematics feeds carry no pack temperature: a trip without one is served, and its
 # prediction says so in `warnings` (the models treat the features as missing).

@@ -54,16 +54,17 @@ def predict(
 def table(results: list[dict]) -> str:
     """The results as a readable table (a failed file's reason in place of its numbers), then
     each file's warnings."""
-    header = ("file", "vehicle", "profile (source)", "SoH", "SoP kW", "score", "status",
-              "confidence", "warnings")
+    header = ("file", "vehicle", "profile (source)", "SoH", "SoH 90 %", "SoP kW", "score",
+              "status", "confidence", "warnings")
     rows = []
     for r in results:
         if "error" in r:
-            rows.append((r["file"], "-", "-", "-", "-", "-", "error", "-",
+            rows.append((r["file"], "-", "-", "-", "-", "-", "-", "error", "-",
                          f"{r['error']['reason']}: {r['error']['message']}"))
             continue
         rows.append((r["file"], r["vehicle_id"] or "-", f"{r['profile']} ({r['profile_source']})",
-                     f"{r['predicted_soh']:.3f}", f"{r['predicted_sop'] / 1000:.3g}",
+                     f"{r['predicted_soh']:.3f}", f"{r['soh_low']:.2f}-{r['soh_high']:.2f}",
+                     f"{r['predicted_sop'] / 1000:.3g}",
                      f"{r['health_score']:.3f}", r["status"], r["confidence"],
                      str(len(r["warnings"]))))
     # The last column is free text: only the others are padded.

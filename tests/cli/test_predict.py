@@ -48,7 +48,9 @@ def test_one_json_line_per_file_in_the_product_shape(trips, registry):
     assert list(leaf) == list(RESULT_KEYS) and [leaf["file"], stranger["file"]] == given
     assert (leaf["vehicle_id"], leaf["profile"], leaf["profile_source"], leaf["confidence"]) == \
         ("TC06", "nissan-leaf-30", "registered", "medium")
-    assert all(leaf[k] is None for k in ("soh_low", "soh_high", "sop_low", "sop_high"))
+    # Every prediction carries its 90 % intervals around it.
+    assert leaf["soh_low"] < leaf["predicted_soh"] < leaf["soh_high"]
+    assert leaf["sop_low"] < leaf["predicted_sop"] < leaf["sop_high"]
     assert leaf["predicted_soh"] == pytest.approx(0.85, abs=0.05) and leaf["warnings"] == []
     # TC08 is not in this registry: the default profile, said to be assumed, never Priority.
     assert (stranger["profile"], stranger["profile_source"], stranger["confidence"]) == \

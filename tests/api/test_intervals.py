@@ -1,0 +1,44 @@
+"""Every prediction carries 90 % intervals of SoH and SoP: answered, stored, served again."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.helpers import request
+
+INTERVALS = ("soh_low", "soh_high", "sop_low", "sop_high")
+
+
+def test_an_answer_holds_its_intervals_around_it(client):
+    body = client.post("/predict", json=request(vehicle_id="V001")).get_json()
+    assert body["soh_low"] < body["predicted_soh"] < body["soh_high"]
+    assert body["sop_low"] < body["predicted_sop"] < body["sop_high"]
+
+
+def test_a_window_read_well_gives_a_narrower_interval_than_one_read_under_load(client):
+    """The same trip with its SOC window known to 1 % or to 15 % of SOC."""
+    well = client.post("/predict", json=request(vehicle_id="V001", soc_window=0.6,
+                                                soc_error=0.01)).get_json()
+    poor = client.post("/predict", json=request(vehicle_id="V001", soc_window=0.6,
+                                                soc_error=0.15)).get_json()
+    width = {name: b["soh_high"] - b["soh_low"] for name, b in (("well", well), ("poor", poor))}
+    assert width["well"] < 0.5 * width["poor"]
+    # A narrower window read as well is less certain too (the interval widens as it shrinks).
+    narrow = client.post("/predict", json=request(vehicle_id="V001", soc_window=0.15,
+                                                  soc_error=0.01)).get_json()
+    assert narrow["soh_high"] - narrow["soh_low"] > width["well"]
+
+
+def test_intervals_are_stored_and_served_with_the_record(client, storage):
+    body = client.post("/predict", json=request(vehicle_id="V001",
+                                                idempotency_key="k-1")).get_json()
+    (record,) = storage.history("V001")
+    assert [getattr(record, name) for name in INTERVALS] == pytest.approx(
+        [body[name] for name in INTERVALS])
+    (served,) = client.get("/vehicles/V001/history").get_json()
+    assert [served[name] for name in INTERVALS] == pytest.approx([body[name] for name in
+                                                                 INTERVALS])
+    again = client.post("/predict", json=request(vehicle_id="V001",
+                                                 idempotency_key="k-1")).get_json()
+    assert again["duplicate"] and [again[n] for n in INTERVALS] == pytest.approx(
+        [body[n] for n in INTERVALS])
