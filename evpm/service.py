@@ -31,6 +31,7 @@ from evpm.health import (
 from evpm.predictor import PredictionColumns, Predictor
 from evpm.profiles import Profile, all_profiles
 from evpm.storage import Record, Storage
+from evpm.uncertainty import vehicle_interval
 
 
 def _profile(name: str | None, catalog: Mapping[str, Profile]) -> Profile | None:
@@ -261,11 +262,17 @@ def fleet_snapshot(storage: Storage, recent: int = RECENT_TRIPS, *, after: str |
                    limit: int | None = None) -> list[dict]:
     """Latest state per vehicle (a page of them: ids after `after`, at most `limit`).
 
-    The robust SoH stands beside the latest per-trip prediction.
+    The robust SoH, with its 90 % interval from its trips' (`vehicle_interval`), stands beside
+    the latest per-trip prediction.
     """
     pages = sorted(storage.recent_by_vehicle(recent, after=after, limit=limit).items())
     latest = [records[-1] for _, records in pages]
+    robust = [_robust_soh(records) for _, records in pages]
+    intervals = [vehicle_interval(estimate, [r.soh_low for r in records],
+                                  [r.soh_high for r in records])
+                 for estimate, (_, records) in zip(robust, pages, strict=True)]
     return prediction_objects(
         record_columns(latest), latest_predicted_soh=[r.predicted_soh for r in latest],
-        robust_soh=[_robust_soh(records) for _, records in pages],
+        robust_soh=robust, robust_soh_low=[low for low, _ in intervals],
+        robust_soh_high=[high for _, high in intervals],
         trips_in_estimate=[len(records) for _, records in pages])

@@ -127,3 +127,21 @@ def calibrate(soh: np.ndarray, label: np.ndarray, read: np.ndarray, sop: np.ndar
         sop_relative=round(quantile(has_resistance, IntervalCalibration.sop_relative), 6),
         sop_relative_no_resistance=round(quantile(~has_resistance, IntervalCalibration.
                                                   sop_relative_no_resistance), 6))
+
+
+def vehicle_interval(estimate: float | None, lows: Sequence[float | None],
+                     highs: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """The 90 % interval of a vehicle's robust SoH from its trips' intervals (None where the
+    estimate or every trip's interval is missing).
+
+    The trips are independent readings of one capacity, so their uncertainties combine as
+    inverse variances; but they share the models' error, so the result is never narrower than
+    REAL_CELL_MODEL_SIGMA.
+    """
+    sigmas = [(high - low) / (2.0 * Z90) for low, high in zip(lows, highs, strict=True)
+              if low is not None and high is not None and high > low]
+    if estimate is None or not sigmas:
+        return None, None
+    combined = float(np.sum(1.0 / np.square(sigmas)) ** -0.5)
+    half = Z90 * max(combined, REAL_CELL_MODEL_SIGMA)
+    return max(estimate - half, 0.0), estimate + half

@@ -78,3 +78,15 @@ def test_a_card_from_before_intervals_gets_the_defaults():
     assert IntervalCalibration.from_card({}) == IntervalCalibration()
     assert IntervalCalibration.from_card({"intervals": {"soh_model_sigma": 0.02}}
                                          ).soh_model_sigma == 0.02
+
+
+def test_a_vehicle_interval_combines_its_trips_but_keeps_the_model_error():
+    from evpm.uncertainty import vehicle_interval
+
+    low, high = vehicle_interval(0.9, [0.8, 0.8, None], [1.0, 1.0, None])
+    one = (1.0 - 0.8) / 2
+    assert high - 0.9 == pytest.approx(one / np.sqrt(2))  # two readings of ±0.1
+    low, high = vehicle_interval(0.9, [0.89] * 10, [0.91] * 10)
+    assert high - 0.9 == pytest.approx(Z90 * REAL_CELL_MODEL_SIGMA)  # the floor
+    assert vehicle_interval(None, [0.8], [1.0]) == (None, None)
+    assert vehicle_interval(0.9, [None], [None]) == (None, None)

@@ -160,6 +160,15 @@ VEHICLE = {
     "required": [*PREDICTION["required"], "robust_soh", "latest_predicted_soh"],
     "properties": {**PREDICTION["properties"],
                    "robust_soh": {"type": ["number", "null"]},
+                   "robust_soh_low": {"type": ["number", "null"],
+                                      "description": "90 % interval of robust_soh, lower "
+                                                     "end: its trips' intervals combined, "
+                                                     "never narrower than the models' own "
+                                                     "error on real cells; null without "
+                                                     "trips that have intervals"},
+                   "robust_soh_high": {"type": ["number", "null"],
+                                       "description": "90 % interval of robust_soh, upper "
+                                                      "end"},
                    "latest_predicted_soh": {"type": "number"},
                    "trips_in_estimate": {"type": "integer"}},
 }

@@ -42,3 +42,17 @@ def test_intervals_are_stored_and_served_with_the_record(client, storage):
                                                  idempotency_key="k-1")).get_json()
     assert again["duplicate"] and [again[n] for n in INTERVALS] == pytest.approx(
         [body[n] for n in INTERVALS])
+
+
+def test_a_vehicle_estimate_carries_the_interval_of_its_trips(client):
+    for day, window in ((1, 0.6), (2, 0.5), (3, 0.7)):
+        client.post("/predict", json=request(vehicle_id="V001", soc_window=window,
+                                             soc_error=0.01,
+                                             timestamp=f"2026-01-0{day}T00:00:00Z"))
+    (vehicle,) = client.get("/vehicles").get_json()
+    assert vehicle["robust_soh_low"] < vehicle["robust_soh"] < vehicle["robust_soh_high"]
+    latest = client.get("/vehicles/V001/history").get_json()[-1]
+    # Three readings of one capacity: narrower than one trip's, never below the model's error.
+    assert vehicle["robust_soh_high"] - vehicle["robust_soh_low"] < \
+        latest["soh_high"] - latest["soh_low"]
+    assert vehicle["robust_soh_high"] - vehicle["robust_soh_low"] >= 2 * 1.6449 * 0.015 - 1e-9
