@@ -225,6 +225,46 @@ def robust_soh(days: Sequence[float], soh: Sequence[float],
     return vehicle_soh(days, soh, [information_window(f) for f in features[-RECENT_TRIPS:]])
 
 
+# A vehicle's status (one definition, `vehicle_status`): the status of its robust SoH, with the
+# latest trip's SoP, except that Priority_Maintenance needs the interval's optimistic end to say
+# at least Monitor (a vehicle is taken off the road only when even the best reading of its
+# trips is not Healthy: a wide interval, few or poorly read trips, makes Monitor instead), and
+# a profile that is assumed (its latest trip says so) never makes it, as for one trip.
+VEHICLE_CAPPED = ("Monitor, not Priority_Maintenance: the robust SoH {soh:.1%} says "
+                  "Priority_Maintenance but {why}")
+VEHICLE_WIDE = ("its 90 % interval reaches {high:.1%} (Healthy); more trips, or one over a "
+                "wider SOC window, will settle it")
+VEHICLE_ASSUMED = "its profile is assumed; register the vehicle for a trusted status"
+
+
+def is_assumed(warnings: Sequence[str] | None) -> bool:
+    """True if a prediction's warnings say its profile was assumed (PROFILE_ASSUMED)."""
+    prefix = PROFILE_ASSUMED.split("(", 1)[0]
+    return any(w.startswith(prefix) for w in warnings or ())
+
+
+def vehicle_status(robust: float | None, high: float | None, latest_soh: float,
+                   latest_score: float, latest_status: str, assumed: bool = False,
+                   rules: StatusRules = StatusRules()) -> tuple[str, str | None]:
+    """A vehicle's status and, when the interval or an assumed profile changed it, why.
+
+    The score moves with SoH one for one (`health_score`), so the latest trip's score is
+    re-read at the robust SoH and at the interval's upper end. Without a robust SoH the latest
+    trip's status stands.
+    """
+    if robust is None or robust != robust:
+        return latest_status, None
+    status = status_for(robust, latest_score + (latest_soh - robust), rules)
+    if status != PRIORITY:
+        return status, None
+    if assumed:
+        return MONITOR, VEHICLE_CAPPED.format(soh=robust, why=VEHICLE_ASSUMED)
+    if high is not None and \
+            status_for(high, latest_score + (latest_soh - high), rules) == HEALTHY:
+        return MONITOR, VEHICLE_CAPPED.format(soh=robust, why=VEHICLE_WIDE.format(high=high))
+    return status, None
+
+
 FORECAST_HORIZON_DAYS = 30.0
 FORECAST_MAX_YEARS = 10.0
 

@@ -21,12 +21,15 @@ from evpm.contract import INTERVAL_FIELDS
 from evpm.health import (
     ASSUMED,
     RECENT_TRIPS,
+    StatusRules,
     assumed_profile_warning,
     cap_statuses,
     confidences,
+    is_assumed,
     profile_source,
     robust_soh,
     soc_windows,
+    vehicle_status,
 )
 from evpm.predictor import PredictionColumns, Predictor
 from evpm.profiles import Profile, all_profiles
@@ -259,11 +262,12 @@ def _robust_soh(records: Sequence[Record]) -> float | None:
 
 
 def fleet_snapshot(storage: Storage, recent: int = RECENT_TRIPS, *, after: str | None = None,
-                   limit: int | None = None) -> list[dict]:
+                   limit: int | None = None,
+                   rules: StatusRules | None = None) -> list[dict]:
     """Latest state per vehicle (a page of them: ids after `after`, at most `limit`).
 
-    The robust SoH, with its 90 % interval from its trips' (`vehicle_interval`), stands beside
-    the latest per-trip prediction.
+    The robust SoH, with its 90 % interval from its trips' (`vehicle_interval`), and the
+    vehicle's status from them (`vehicle_status`) stand beside the latest per-trip prediction.
     """
     pages = sorted(storage.recent_by_vehicle(recent, after=after, limit=limit).items())
     latest = [records[-1] for _, records in pages]
@@ -271,8 +275,13 @@ def fleet_snapshot(storage: Storage, recent: int = RECENT_TRIPS, *, after: str |
     intervals = [vehicle_interval(estimate, [r.soh_low for r in records],
                                   [r.soh_high for r in records])
                  for estimate, (_, records) in zip(robust, pages, strict=True)]
+    states = [vehicle_status(estimate, high, r.predicted_soh, r.health_score, r.status,
+                             is_assumed(r.warnings), rules or StatusRules())
+              for estimate, (_, high), r in zip(robust, intervals, latest, strict=True)]
     return prediction_objects(
         record_columns(latest), latest_predicted_soh=[r.predicted_soh for r in latest],
         robust_soh=robust, robust_soh_low=[low for low, _ in intervals],
         robust_soh_high=[high for _, high in intervals],
-        trips_in_estimate=[len(records) for _, records in pages])
+        trips_in_estimate=[len(records) for _, records in pages],
+        vehicle_status=[status for status, _ in states],
+        vehicle_status_reason=[reason for _, reason in states])

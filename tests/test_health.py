@@ -21,6 +21,7 @@ from evpm.health import (
     confidences,
     health_score,
     information_window,
+    is_assumed,
     profile_source,
     robust_soh,
     soc_window,
@@ -29,6 +30,7 @@ from evpm.health import (
     status_for,
     statuses_for,
     vehicle_soh,
+    vehicle_status,
 )
 from evpm.settings import Settings
 
@@ -184,3 +186,26 @@ def test_a_poorly_read_window_weighs_less_in_the_vehicle_estimate():
     well = {"soc_window": 0.4, "soc_error": 0.012}
     poor = {"soc_window": 0.5, "soc_error": 0.25}
     assert robust_soh([1.0, 2.0], [0.92, 0.60], [well, poor]) == pytest.approx(0.92)
+
+
+def test_a_vehicle_is_priority_only_when_even_its_interval_is_not_healthy():
+    # Latest trip: SoH 0.65, score 0.45 (Priority by SoH); the robust estimate agrees, and at
+    # 0.75 (the interval's upper end) it is still Monitor.
+    assert vehicle_status(0.65, 0.75, 0.65, 0.45, PRIORITY) == (PRIORITY, None)
+    # The same estimate with an interval reaching 0.95 (score 0.15, Healthy): Monitor, and why.
+    status, reason = vehicle_status(0.65, 0.95, 0.65, 0.45, PRIORITY)
+    assert status == MONITOR and "95.0%" in reason and "Healthy" in reason
+    # An assumed profile never makes it either.
+    status, reason = vehicle_status(0.65, 0.75, 0.65, 0.45, MONITOR, assumed=True)
+    assert status == MONITOR and "assumed" in reason
+    assert is_assumed([assumed_profile_warning("V1", "renault-zoe-ze50")])
+    assert not is_assumed(["out of range: x"])
+
+
+def test_a_vehicle_status_follows_its_robust_soh_not_its_latest_trip():
+    # One poor latest trip (0.60) against a robust 0.92: the vehicle is Healthy.
+    assert vehicle_status(0.92, 0.95, 0.60, 0.45, MONITOR) == (HEALTHY, None)
+    # A robust SoH at end of life is never Healthy, whatever the latest trip said.
+    assert vehicle_status(0.79, 0.81, 0.95, 0.05, HEALTHY)[0] == MONITOR
+    # No robust SoH: the latest trip's status stands.
+    assert vehicle_status(None, None, 0.6, 0.9, MONITOR) == (MONITOR, None)

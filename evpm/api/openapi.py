@@ -157,7 +157,8 @@ PREDICTION = {
 
 VEHICLE = {
     "type": "object",
-    "required": [*PREDICTION["required"], "robust_soh", "latest_predicted_soh"],
+    "required": [*PREDICTION["required"], "robust_soh", "latest_predicted_soh",
+                 "vehicle_status"],
     "properties": {**PREDICTION["properties"],
                    "robust_soh": {"type": ["number", "null"]},
                    "robust_soh_low": {"type": ["number", "null"],
@@ -170,7 +171,17 @@ VEHICLE = {
                                        "description": "90 % interval of robust_soh, upper "
                                                       "end"},
                    "latest_predicted_soh": {"type": "number"},
-                   "trips_in_estimate": {"type": "integer"}},
+                   "trips_in_estimate": {"type": "integer"},
+                   "vehicle_status": {"enum": list(STATUSES),
+                                      "description": "the vehicle's status: its robust SoH's "
+                                                     "(with the latest SoP), but never "
+                                                     "Priority_Maintenance while the robust "
+                                                     "interval's upper end is Healthy (then "
+                                                     "Monitor); `status` is the latest trip's"},
+                   "vehicle_status_reason": {"type": ["string", "null"],
+                                             "description": "why vehicle_status is Monitor "
+                                                            "where the estimate says "
+                                                            "Priority_Maintenance; else null"}},
 }
 
 PROFILE = {

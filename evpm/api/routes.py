@@ -214,7 +214,8 @@ def vehicles() -> Response:
     """The latest state of every vehicle, a page at a time."""
     limit, cursor = _page_args()
     # One vehicle more than the page tells whether another page follows.
-    page = fleet_snapshot(services().storage, after=cursor, limit=limit + 1)
+    s = services()  # the vehicle's status by the rules its predictions were judged by
+    page = fleet_snapshot(s.storage, after=cursor, limit=limit + 1, rules=s.predictor.rules)
     response = jsonify(page[:limit])
     if len(page) > limit:
         following = page[limit - 1]["vehicle_id"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from evpm.api.app import create_app
+from evpm.predictor import Predictor
 from tests.api.helpers import request
 
 INTERVALS = ("soh_low", "soh_high", "sop_low", "sop_high")
@@ -56,3 +60,35 @@ def test_a_vehicle_estimate_carries_the_interval_of_its_trips(client):
     assert vehicle["robust_soh_high"] - vehicle["robust_soh_low"] < \
         latest["soh_high"] - latest["soh_low"]
     assert vehicle["robust_soh_high"] - vehicle["robust_soh_low"] >= 2 * 1.6449 * 0.015 - 1e-9
+
+
+
+
+def test_one_poorly_read_trip_does_not_put_a_vehicle_in_priority(client, settings, storage):
+    probe = client.post("/predict", json=request(vehicle_id="PROBE", soc_window=0.6,
+                                                 soc_error=0.01,
+                                                 profile="lab-18650-2ah")).get_json()
+    # Thresholds that make this trip's score Priority, and Healthy at half of it (the score
+    # falls one for one as SoH rises).
+    rules = replace(settings, priority_score=probe["health_score"] - 0.01,
+                    monitor_score=probe["health_score"] / 2)
+    api = create_app(rules, predictor=Predictor.from_settings(rules), storage=storage)
+    strict = api.test_client()
+    # A window read well: the vehicle's interval stays in Priority and Monitor territory …
+    strict.post("/predict", json=request(vehicle_id="WELL", soc_window=0.6, soc_error=0.01,
+                                         profile="lab-18650-2ah"))
+    # … the same window read off a loaded voltage (±40 %) reaches Healthy: Monitor, and why.
+    strict.post("/predict", json=request(vehicle_id="V009", soc_window=0.6, soc_error=0.25,
+                                         profile="lab-18650-2ah"))
+    vehicles = {v["vehicle_id"]: v for v in strict.get("/vehicles").get_json()}
+    assert vehicles["WELL"]["vehicle_status"] == "Priority_Maintenance"
+    assert vehicles["WELL"]["vehicle_status_reason"] is None
+    poor = vehicles["V009"]
+    assert poor["robust_soh"] == pytest.approx(vehicles["WELL"]["robust_soh"])
+    assert poor["vehicle_status"] == "Monitor"
+    assert "90 % interval reaches" in poor["vehicle_status_reason"]
+    # A vehicle whose profile is assumed is not Priority either, however well read.
+    strict.post("/predict", json=request(vehicle_id="GUESS", soc_window=0.6, soc_error=0.01))
+    guessed = {v["vehicle_id"]: v for v in strict.get("/vehicles").get_json()}["GUESS"]
+    assert guessed["vehicle_status"] == "Monitor"
+    assert "profile is assumed" in guessed["vehicle_status_reason"]
