@@ -3,8 +3,9 @@
 Run: .venv/bin/python bench/bench_dashboard.py [--vehicles 500] [--per-vehicle 100] [--loads 5]
 Needs Debian's chromium (apt-get install chromium); Playwright drives it.
 
-- data load: what the page does per refresh period (records, recent features, per-vehicle
-  table), in-process, median of --loads.
+- data load: what the page does per refresh period (`read_fleet`: records, recent features
+  and warnings, the per-vehicle table, the statuses of a week before), in-process, median
+  of --loads.
 - page render: a new browser tab until everything is on screen (KPIs, four charts, three
   tables, the footer written last); baseline in the same run: a one-metric Streamlit page
   served the same way (the browser's and Streamlit's own floor on this machine).
@@ -59,9 +60,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from evpm.dashboard.data import read_recent_features, read_records
-    from evpm.dashboard.fleet import vehicle_table
-    from evpm.health import RECENT_TRIPS
+    from evpm.dashboard.data import read_fleet
     from evpm.storage import Storage
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -77,8 +76,7 @@ def main() -> None:
 
     storage = Storage(url, read_only=True)
     def load():
-        records, _ = read_records(storage)
-        return vehicle_table(records, read_recent_features(storage, RECENT_TRIPS))
+        return read_fleet(storage)
 
     load()  # warm-up
     loads = []

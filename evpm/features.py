@@ -78,6 +78,11 @@ REGEN_SHARE = 0.05
 # end under load (../shared/datasets/nasa-pcoe-discharge, 20-80 % deep: std 0.12-0.20).
 BMS_CAPACITY_ERROR = 0.03
 BMS_SOC_STEP = 0.005
+# A BMS corrects its soc now and then (from a rest voltage after wake-up, at a full charge): the
+# soc jumps without the charge to move it. A step that moves the soc by more than BMS_JUMP_SOC
+# beyond what the current counted in it is such a correction, not charge, and is left out of
+# the SOC window (the window counts what the charge moved; its start is read after the jump).
+BMS_JUMP_SOC = 0.02
 OCV_READ_ERROR_V = 0.02
 SLOW_POLARISATION_S = 300.0
 UNSEEN_POLARISATION_SHARE = 0.5
@@ -178,6 +183,19 @@ def _dc_resistance(voltage: np.ndarray, discharge: np.ndarray, time_s: np.ndarra
     return float(-np.sum(d_v[mask] * d_i[mask]) / np.sum(d_i[mask] ** 2))
 
 
+def bms_window(soc: np.ndarray, discharge: np.ndarray, t: np.ndarray,
+               rated_ah: float) -> tuple[float, float]:
+    """(soc at the end, SOC window) of a BMS soc trace, its corrections left out (BMS_JUMP_SOC).
+
+    `discharge`: cell current, + discharging; `rated_ah`: the cell's rated capacity (the
+    charge a step counted is judged against it: a worn cell moves further, well within the
+    margin)."""
+    fell = soc[:-1] - soc[1:]
+    counted = discharge[1:] * np.diff(t) / 3600.0 / rated_ah
+    moved = np.where(np.abs(fell - counted) > BMS_JUMP_SOC, 0.0, fell)
+    return float(soc[-1]), float(np.sum(moved))
+
+
 def extract(trip: Trip) -> dict[str, float]:
     """Compute every feature of one validated trip (NaN where a feature does not apply)."""
     profile: Profile = trip.profile
@@ -209,8 +227,8 @@ def extract(trip: Trip) -> dict[str, float]:
     at_rest = abs(current[0]) < REST_C * rated
     rest_voltage = float(v[0]) if at_rest else math.nan
     if trip.soc is not None:
-        soc = trip.soc[start:end]
-        soc_start, soc_end = float(soc[0]), float(soc[-1])
+        soc_end, window_counted = bms_window(trip.soc[start:end], discharge, t, rated)
+        soc_start = soc_end + window_counted
         soc_error = math.hypot(BMS_CAPACITY_ERROR * (soc_start - soc_end),
                                math.sqrt(2.0) * BMS_SOC_STEP)
     else:

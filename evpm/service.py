@@ -95,6 +95,7 @@ class RowScore:
     warnings: list[str]
     soh_low: float
     soh_high: float
+    health_score: float = float("nan")
 
 
 def score_rows(rows: Sequence[dict], profiles: Sequence[Profile],
@@ -106,10 +107,10 @@ def score_rows(rows: Sequence[dict], profiles: Sequence[Profile],
     result = predictor.predict_matrix(matrix, profiles)
     levels, statuses, capped = confidence_rule(matrix, result, np.zeros(len(rows), dtype=bool))
     return [RowScore(soh, status, level, [*warning, *([capped[i]] if i in capped else [])],
-                     low, high)
-            for i, (soh, status, level, warning, low, high) in enumerate(zip(
+                     low, high, score)
+            for i, (soh, status, level, warning, low, high, score) in enumerate(zip(
                 result.soh, statuses, levels, result.warnings, result.soh_low, result.soh_high,
-                strict=True))]
+                result.scores, strict=True))]
 
 
 def score_batch(batch: ParsedBatch, predictor: Predictor, registry: Mapping[str, str], *,

@@ -490,7 +490,11 @@ class Storage:
     # no stored row — a year 9999, PostgreSQL's 'infinity', text that is not UTF-8 — can make
     # the whole read fail; the dashboard checks each value itself (evpm.dashboard.data).
     SCALAR_COLUMNS = ("id", "vehicle_id", "timestamp", "predicted_soh", "predicted_sop",
-                      "health_score", "status", "profile", "source_file", "model_version")
+                      "health_score", "status", "profile", "source_file", "model_version",
+                      *INTERVAL_FIELDS)
+    # The JSON columns the page needs for a few records only (features weigh the robust SoH,
+    # warnings say whether the latest trip's profile was assumed): never read for every row.
+    DETAIL_COLUMNS = ("id", "features", "warnings")
 
     def record_rows(self, *, vehicle_id: str | None = None,
                     with_features: bool = False) -> list[tuple]:
@@ -501,12 +505,24 @@ class Storage:
                f"{' WHERE vehicle_id = :v' if vehicle_id is not None else ''} ORDER BY id")
         return self._raw_rows(sql, None if vehicle_id is None else {"v": vehicle_id})
 
-    def recent_feature_rows(self, per_vehicle: int) -> list[tuple]:
-        """Raw (id, features JSON) of the newest `per_vehicle` records of every vehicle."""
+    def recent_detail_rows(self, per_vehicle: int) -> list[tuple]:
+        """Raw DETAIL_COLUMNS (id, features and warnings JSON) of the newest `per_vehicle`
+        records of every vehicle."""
+        columns = ", ".join(self.DETAIL_COLUMNS)
         return self._raw_rows(
-            "SELECT id, features FROM (SELECT id, features, ROW_NUMBER() OVER "
-            "(PARTITION BY vehicle_id ORDER BY id DESC) AS newest FROM health_records) "
+            f"SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY "
+            "vehicle_id ORDER BY id DESC) AS newest FROM health_records) "
             f"ranked WHERE newest <= {int(per_vehicle)}")
+
+    def detail_rows(self, ids: Iterable[int], chunk: int = 500) -> list[tuple]:
+        """Raw DETAIL_COLUMNS of the records with these ids (any order; unknown ids: none)."""
+        out: list[tuple] = []
+        # Integers only (int() refuses anything else), so written into the statement as the
+        # limit above is; in chunks, so that no statement grows with the fleet.
+        for part in _chunks(sorted({int(i) for i in ids}), chunk):
+            out.extend(self._raw_rows(f"SELECT {', '.join(self.DETAIL_COLUMNS)} FROM "
+                                      f"health_records WHERE id IN ({', '.join(map(str, part))})"))
+        return out
 
     def _raw_rows(self, sql: str, params: dict | None = None) -> list:
         """Rows of a query as the driver returns them.

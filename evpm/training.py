@@ -64,6 +64,9 @@ class TrainConfig:
     # Models trained on different simulated fleets disagree where real data lies outside the
     # twin (a median 0.03-0.06 apart on one real log): their mean is steadier than any one.
     members: int = 3
+    # Domain randomisation (evpm.twin.randomise): each cell its own OCV curve, dynamics,
+    # sensor and BMS.
+    randomise: bool = False
 
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -88,7 +91,7 @@ def _extract_job(job: tuple[str, Profile]) -> dict:
         return {"error": exc.reason}
 
 
-def _cell_profile(row: dict) -> Profile:
+def trip_profile(row: dict) -> Profile:
     """The profile a simulated trip was made with (its cell's own rating for lab cells)."""
     def given(name: str):
         value = row.get(name)
@@ -102,15 +105,15 @@ def generate_dataset(config: TrainConfig, work_dir: Path, progress: Progress = _
                      ) -> pd.DataFrame:
     """Simulate the fleets, extract features from the written CSVs, attach labels."""
     fleets = [
-        (FleetSpec(vehicles=config.vehicles, trips=config.trips, days=config.days,
-                   seed=config.seed, profiles=tuple(VEHICLE_PROFILES), id_prefix="EV"), "road"),
-        (FleetSpec(vehicles=config.lab_cells, trips=config.trips, days=config.days,
-                   seed=config.seed + 1, profiles=(LAB_PROFILE,), id_prefix="CELL"), "lab"),
+        (FleetSpec(vehicles=count, trips=config.trips, days=config.days, seed=seed,
+                   profiles=profiles, id_prefix=prefix, randomise=config.randomise), name)
+        for count, seed, profiles, prefix, name in (
+            (config.vehicles, config.seed, tuple(VEHICLE_PROFILES), "EV", "road"),
+            (config.lab_cells, config.seed + 1, (LAB_PROFILE,), "CELL", "lab"))
+        if count > 0  # a fleet of none (e.g. a check without lab cells) is not simulated
     ]
     truth_rows = []
     for spec, name in fleets:
-        if spec.vehicles == 0:
-            continue
         tick = progress(f"simulate {name} fleet", spec.vehicles)
         rows = simulate_fleet(spec, work_dir / name, workers=config.workers, progress=tick)
         truth_rows += [{**row, "path": str(work_dir / name / row["file"])} for row in rows]
@@ -118,7 +121,7 @@ def generate_dataset(config: TrainConfig, work_dir: Path, progress: Progress = _
     truth = pd.DataFrame(truth_rows).rename(columns={
         "soc_start": "true_soc_start", "soc_end": "true_soc_end", "duration_s": "true_duration_s"})
     # Each trip is read with its own cell's profile (lab cells draw their rating).
-    profiles = [_cell_profile(row) for row in truth.to_dict("records")]
+    profiles = [trip_profile(row) for row in truth.to_dict("records")]
     jobs = list(zip(truth["path"], profiles, strict=True))
     tick = progress("extract features", len(jobs))
     features = []
@@ -129,7 +132,7 @@ def generate_dataset(config: TrainConfig, work_dir: Path, progress: Progress = _
     data = pd.concat([truth.reset_index(drop=True), pd.DataFrame(features)], axis=1)
     if "error" in data:
         data = data[data["error"].isna()].drop(columns="error")
-    cells = [_cell_profile(row) for row in data.to_dict("records")]
+    cells = [trip_profile(row) for row in data.to_dict("records")]
     rated_capacity = pd.Series([p.pack_capacity_ah for p in cells], index=data.index)
     rated_power = pd.Series([p.rated_peak_power_w for p in cells], index=data.index)
     # Cells on a cycler are labelled the way a lab states capacity (and the real-data labels

@@ -2,7 +2,8 @@
 
 Sets are recognised by their manifest: `cycles.csv` (the NASA PCoE discharges, `evpm.nasa`) and
 `segments.csv` (real-drive-cycles, `evpm.drive_cycles`). DIR may be one set's folder or a folder
-holding several (`../shared/datasets`). Rows are grouped by set × variant × cell × kind ×
+holding several (`../shared/datasets`). A held-out randomised twin fleet (`evpm.twin_check`) can
+be scored beside them. Rows are grouped by set × variant × cell × kind ×
 temperature with MAE, bias, worst error, count and the 90 % intervals' coverage and median width
 (an interpolated label counts as the interval its set gives: no error inside it, covered where
 the two meet); per set: the share of predictions carrying a warning about a value, the share
@@ -12,14 +13,19 @@ cells that are new (label SoH ≥ 0.85).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from evpm.errors import EvpmError
 from evpm.health import STATUS_CAPPED
 from evpm.predictor import Predictor
+
+if TYPE_CHECKING:
+    from evpm.twin_check import TwinCheck
 
 CAPPED_PREFIX = STATUS_CAPPED.split(" (", 1)[0]  # "status capped at Monitor"
 NEW_CELL_SOH = 0.85  # a cell at or above this label is healthy: it must not be flagged
@@ -44,11 +50,17 @@ def find_sets(directory: Path) -> dict[str, Path]:
 
 
 def run(directory: Path, predictor: Predictor,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None) -> pd.DataFrame:
-    """Score every set in DIR; one row per labelled item (skipped ones keep their reason)."""
-    from evpm import drive_cycles, nasa
+        progress: Callable[[str, int], Callable[[int], None]] | None = None,
+        twin: TwinCheck | None = None) -> pd.DataFrame:
+    """Score every set in DIR (and, with `twin`, a held-out randomised twin fleet); one row
+    per labelled item (skipped ones keep their reason)."""
+    from evpm import drive_cycles, nasa, twin_check
 
     frames = []
+    if twin is not None:
+        with tempfile.TemporaryDirectory(prefix="evpm-twin-") as work:
+            frames.append(twin_check.frame(twin_check.validate_twin(
+                twin, predictor, Path(work), progress)).assign(skipped=None))
     for name, folder in find_sets(directory).items():
         if name == "nasa-pcoe-discharge":
             cells = nasa.load_labels(folder)["battery_id"].nunique()

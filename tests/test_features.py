@@ -145,3 +145,16 @@ def test_a_slow_capacity_test_is_brought_to_the_standard_1c():
 def test_a_drive_cycle_or_a_very_slow_log_is_left_to_the_model():
     assert np.isnan(measured_soh(_capacity_test(0.5, regen_ah=0.3))[0])
     assert np.isnan(measured_soh(_capacity_test(0.02))[0])
+
+
+def test_a_bms_correction_is_not_counted_as_charge():
+    from evpm.features import bms_window
+
+    t = np.arange(0.0, 601.0)
+    discharge = np.full_like(t, 2.0)  # 2 A on a 2 Ah cell: 1/1800 of SOC a second
+    soc = 0.8 - t / 1800.0
+    assert bms_window(soc, discharge, t, 2.0) == pytest.approx((soc[-1], 600 / 1800))
+    # The BMS re-reads its soc 25 % lower at 60 s (a rest-voltage correction after wake-up).
+    jumped = np.where(t < 60, soc, soc - 0.25)
+    assert bms_window(jumped, discharge, t, 2.0) == pytest.approx(
+        (jumped[-1], 599 / 1800), abs=1e-3)

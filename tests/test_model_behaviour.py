@@ -6,6 +6,7 @@ import pytest
 from evpm.features import extract
 from evpm.profiles import get_profile
 from evpm.trips import validate_trip
+from evpm.twin import randomise
 from evpm.twin.trip import TripSpec, simulate_trip
 
 SOH_SWEEP = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6]
@@ -30,6 +31,29 @@ def test_lower_true_soh_never_predicts_higher_soh(predictor, profile, cycle, rep
                  for soh in SOH_SWEEP]
     assert all(np.diff(predicted) <= 0), predicted
     assert predicted[0] - predicted[-1] > 0.25
+
+
+@pytest.mark.parametrize(("profile", "seed"), [
+    ("renault-zoe-ze50", 11), ("nissan-leaf-30", 12), ("chevrolet-bolt", 13),
+    ("lab-18650-2ah", 14), ("lab-18650-2ah", 15)])
+def test_lower_true_soh_never_predicts_higher_soh_on_randomised_cells(predictor, profile,
+                                                                      seed):
+    """The same sweep on a cell of the randomised twin: its own OCV curve, slow RC pair,
+    hysteresis, surface lag, current sensor and (vehicles) BMS soc."""
+    draw = randomise.draw_cell(seed)
+    lab = profile.startswith("lab-")
+    cell = dict(ocv_shape=draw.ocv_shape, slow_r_fraction=draw.slow_r_fraction,
+                slow_tau_s=draw.slow_tau_s, hysteresis_v=draw.hysteresis_v,
+                surface_lag=draw.surface_lag, surface_tau_s=draw.surface_tau_s,
+                sensor_gain=draw.sensor_gain, sensor_offset_a=draw.sensor_offset_a)
+    if not lab:
+        cell.update(bms_capacity_error=draw.bms_capacity_error, bms_soc_step=draw.bms_soc_step)
+    spec = dict(profile=profile, cycle="cc-2a" if lab else "udds", repeats=1 if lab else 3,
+                ambient_c=20.0, **cell)
+    predicted = [predict(predictor, TripSpec(**spec, soh=soh)).predicted_soh
+                 for soh in SOH_SWEEP]
+    assert all(np.diff(predicted) <= 0), predicted
+    assert predicted[0] - predicted[-1] > 0.2
 
 
 @pytest.mark.parametrize(("profile", "cycle"), [

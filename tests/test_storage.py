@@ -153,3 +153,22 @@ def test_switching_a_new_file_to_wal_waits_for_another_process_doing_the_same():
     assert cursor.calls == 3
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         set_wal(Racing(1, "disk I/O error"))  # not a lock: no retry
+
+
+def test_the_dashboards_raw_reads_give_intervals_features_and_warnings(storage):
+    """record_rows has the intervals (NULL before them); features and warnings come for the
+    newest records of each vehicle, or for given ids."""
+    storage.save([record(day=1), record(day=2, soh_low=0.85, soh_high=0.95, sop_low=3e4,
+                                        sop_high=5e4, warnings=["w"]), record("V2", day=3)])
+    rows = storage.record_rows()
+    assert len(rows[0]) == len(Storage.SCALAR_COLUMNS)
+    intervals = [row[-4:] for row in rows]
+    assert intervals[1] == (0.85, 0.95, 3e4, 5e4) and intervals[0] == (None,) * 4
+    ids = [row[0] for row in rows]
+    recent = {row[0]: row[1:] for row in storage.recent_detail_rows(1)}
+    assert set(recent) == {ids[1], ids[2]} and recent[ids[1]] == ('{"dod":10.0}', '["w"]')
+    by_id = storage.detail_rows([ids[0], ids[0], 10**9])  # repeats and unknown ids: once, none
+    assert by_id == [(ids[0], '{"dod":10.0}', "[]")]
+    assert storage.detail_rows([]) == []
+    assert sorted(storage.detail_rows(ids, chunk=2)) == sorted(storage.detail_rows(ids))
+    assert len(storage.detail_rows(ids, chunk=2)) == 3

@@ -87,6 +87,24 @@ def test_cli_prints_json(tmp_path, repo):
     assert {s["variant"] for s in summary["sets"]} == {"whole", "drive", "window"}
 
 
+def test_a_held_out_randomised_twin_is_scored_per_trip_and_per_vehicle(tmp_path, repo):
+    from typer.testing import CliRunner
+
+    from evpm.cli import app
+
+    _make_set(tmp_path / "set")
+    result = CliRunner().invoke(app, [
+        "validate", str(tmp_path), "--json", "--models", str(repo / "models"),
+        "--twin-vehicles", "3", "--twin-lab-cells", "2", "--twin-trips", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    twin = {s["variant"]: s for s in summary["sets"] if s["set"] == "randomised-twin"}
+    assert twin["vehicle"]["count"] == 5  # one robust estimate per vehicle and cell
+    assert 0 < twin["trip"]["count"] <= 15  # the trips over ≥ 10 % of SOC
+    assert 0 <= twin["trip"]["coverage"] <= 1 and twin["trip"]["median_width"] > 0
+    assert twin["trip"]["mae"] < 0.2
+
+
 @needs_shared
 def test_shared_sets_hold_what_the_model_report_says(repo, predictor):
     """Real cells, each registered as what it is: the floors docs/MODEL_REPORT.md reports

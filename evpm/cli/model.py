@@ -57,13 +57,18 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of everything")] = 2026,
     members: Annotated[int, typer.Option(
         min=1, max=10, help="Ensemble members, each on its own simulated fleets")] = 3,
+    randomise: Annotated[bool, typer.Option(
+        "--randomise/--no-randomise",
+        help="Domain randomisation: every cell its own OCV curve, dynamics, sensor and BMS")
+    ] = False,
 ) -> dict:
     """Rebuild the shipped models and their model card, reproducibly."""
     from evpm.training import TrainConfig
     from evpm.training import train as run_training
 
     config = TrainConfig(vehicles=vehicles, lab_cells=lab_cells, trips=trips,
-                         n_estimators=estimators, seed=seed, members=members)
+                         n_estimators=estimators, seed=seed, members=members,
+                         randomise=randomise)
     if work.exists():
         shutil.rmtree(work)  # a stale trip from an earlier run must not leak into this one
     start = time.perf_counter()
@@ -108,12 +113,21 @@ def validate(
         help="A real data set's folder, or a folder of them (../shared/datasets)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     models: Annotated[Path, typer.Option(help="Models folder")] = Path("models"),
+    twin_vehicles: Annotated[int, typer.Option(
+        min=0, max=2000, help="Also score a held-out randomised twin fleet of this many "
+        "vehicles (0: none)")] = 0,
+    twin_lab_cells: Annotated[int, typer.Option(
+        min=0, max=2000, help="… and lab cells")] = 20,
+    twin_trips: Annotated[int, typer.Option(min=1, max=100, help="… trips each")] = 8,
 ) -> dict:
     """Predict every real data set under DIR (NASA, real-drive-cycles); print the error tables."""
     from evpm.api.serve import load_predictor
+    from evpm.twin_check import TwinCheck
     from evpm.validation import format_summary, run, summarise
 
     predictor = load_predictor(models)
-    summary = summarise(run(directory, predictor, progress=tqdm_progress))
+    twin = TwinCheck(vehicles=twin_vehicles, lab_cells=twin_lab_cells, trips=twin_trips) \
+        if twin_vehicles else None
+    summary = summarise(run(directory, predictor, progress=tqdm_progress, twin=twin))
     typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
     return summary

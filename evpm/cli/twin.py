@@ -77,6 +77,9 @@ def twin_fleet(
     duties: Annotated[str | None, typer.Option(help="Comma-separated duty patterns")] = None,
     max_initial_age_years: Annotated[float, typer.Option(help="Oldest vehicle at start")] = 6.0,
     noise: Annotated[bool, typer.Option(help="BMS-like sensor noise")] = True,
+    randomise: Annotated[bool, typer.Option(
+        "--randomise/--no-randomise",
+        help="Every cell its own OCV curve, dynamics, sensor and BMS soc")] = False,
     workers: Annotated[int, typer.Option(help="Parallel processes")] = 2,
     truth: Annotated[Path | None, typer.Option(help="Ground-truth CSV path")] = None,
     registry: Annotated[Path | None, typer.Option(help="Fleet registry CSV path")] = None,
@@ -90,7 +93,7 @@ def twin_fleet(
                "duties": split_names(duties)}
     spec = FleetSpec(
         vehicles=vehicles, trips=trips, days=days, seed=seed, noise=noise,
-        max_initial_age_years=max_initial_age_years,
+        max_initial_age_years=max_initial_age_years, randomise=randomise,
         **{k: v for k, v in options.items() if v},
     )
     start = time.perf_counter()

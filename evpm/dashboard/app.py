@@ -23,25 +23,30 @@ import pandas as pd
 import streamlit as st
 
 from evpm.dashboard.access import gate
-from evpm.dashboard.data import Skipped, read_history, read_recent_features, read_records
+from evpm.dashboard.charts import risk_quadrant, soh_history_chart, trend_chart
+from evpm.dashboard.data import Fleet, Skipped, read_fleet, read_history
 from evpm.dashboard.fleet import (
     STATUS_COLOURS,
     AlertRules,
     alerts,
     eol_text,
     fleet_trend,
+    interval_text,
     kpis,
+    scorecard_frame,
     vehicle_forecast,
     vehicle_table,
 )
 from evpm.dashboard.markup import message, plain
-from evpm.health import END_OF_LIFE_SOH, HEALTHY, PRIORITY, RECENT_TRIPS, STATUSES
+from evpm.health import HEALTHY, STATUSES, StatusRules
 from evpm.settings import Settings, redact_url
 
 st.set_page_config(page_title="EV fleet battery health", page_icon="🔋", layout="wide")
 settings = Settings.from_env()
 rules = AlertRules.from_settings(settings)
-STATUS_SCALE = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
+# The vehicle status's thresholds (EVPM_PRIORITY_SCORE, EVPM_MONITOR_SCORE): the API's, so the
+# page and GET /vehicles give every vehicle the same status.
+status_rules = StatusRules.from_settings(settings)
 
 
 @st.cache_resource
@@ -61,19 +66,17 @@ def predictor(models_dir: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def load(url: str, period: int) -> tuple[pd.DataFrame, dict[int, dict], pd.DataFrame, Skipped]:
-    """Every usable prediction (scalar columns), recent features, the per-vehicle table, and
-    the stored rows left out (data.py says which and why).
+def load(url: str, period: int) -> Fleet:
+    """Every usable prediction (scalar columns), the per-vehicle table, each vehicle's status
+    a week before, and the stored rows left out (data.py says which and why).
 
     `period` (the refresh period number) is part of the cache key: a new period, new data.
     """
     store = storage(url)
     if not store.has_tables():  # nothing stored yet: the first-run page
-        return pd.DataFrame(columns=["id", "timestamp"]), {}, vehicle_table(
-            pd.DataFrame(), {}), Skipped()
-    records, skipped = read_records(store)
-    features = read_recent_features(store, RECENT_TRIPS)
-    return records, features, vehicle_table(records, features), skipped
+        return Fleet(pd.DataFrame(columns=["id", "timestamp"]), vehicle_table(
+            pd.DataFrame(), {}), pd.Series(dtype=object), Skipped())
+    return read_fleet(store, status_rules)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -124,22 +127,22 @@ def fleet_view() -> None:
     """Everything that depends on the data; reruns on its own every refresh period."""
     current = int(time.time() // settings.refresh_seconds)
     try:
-        records, features, table, skipped = load(settings.database_url, current)
-        st.session_state["last_good"] = (records, features, table, skipped,
-                                         dt.datetime.now(dt.UTC))
+        fleet = load(settings.database_url, current)
+        st.session_state["last_good"] = (fleet, dt.datetime.now(dt.UTC))
     except Exception as exc:  # noqa: BLE001 — a database problem must not take the page down
         last = st.session_state.get("last_good")
         st.error("**Database unreachable.** "
-                 + (f"Showing the data from {last[4]:%H:%M:%S} UTC." if last else
+                 + (f"Showing the data from {last[1]:%H:%M:%S} UTC." if last else
                     "No data loaded yet; retrying every "
                     f"{settings.refresh_seconds:g} s."), icon="🛑")
         # The driver's words may hold the database URL (masked here) and any stored text.
         st.text(message(exc))
         if not last:
             return
-        records, features, table, skipped, _ = last
+        fleet = last[0]
 
-    note = skipped.note()
+    records, table = fleet.records, fleet.table
+    note = fleet.skipped.note()
     if note:  # rows of an old database the page cannot use: a note, not an alarm
         st.info(note, icon="ℹ️")
     if records.empty:
@@ -158,7 +161,7 @@ def fleet_view() -> None:
         return
 
     # Summary metrics.
-    summary = kpis(table, records)
+    summary = kpis(table, fleet.before)
     first, second, third = st.columns(3)
     first.metric("Vehicles monitored", f"{summary.vehicles}")
     second.metric("Fleet average SoH", f"{summary.fleet_soh:.1%}",
@@ -168,7 +171,8 @@ def fleet_view() -> None:
                  delta=None if change is None else
                  "no change in 7 days" if change == 0 else f"{change:+d} in 7 days",
                  delta_color="off" if not change else "inverse",
-                 help=f"Status {' or '.join(s for s in STATUSES if s != HEALTHY)}.")
+                 help=f"Vehicle status {' or '.join(s for s in STATUSES if s != HEALTHY)}; "
+                      "the change against the vehicles' status 7 days before the newest data.")
 
     # Alerts.
     found = alerts(table, records, rules, api_problem(settings.api_url))
@@ -202,7 +206,8 @@ def fleet_view() -> None:
         st.altair_chart(risk_quadrant(shown), width="stretch")
     with scorecard:
         st.subheader("Scorecard (worst first)")
-        st.dataframe(scorecard_frame(shown).style.map(status_colour, subset=["Status"])
+        st.dataframe(scorecard_frame(shown).style.map(status_colour,
+                                                      subset=["Status", "Latest trip status"])
                      .format(precision=1, subset=["Latest trip SoH %", "SoH drop 7 d %"],
                              na_rep="–"),
                      hide_index=True, width="stretch", height=420,
@@ -220,49 +225,6 @@ def fleet_view() -> None:
                f"every {settings.refresh_seconds:g} s")
 
 
-def risk_quadrant(frame: pd.DataFrame) -> alt.LayerChart:
-    """SoH vs health score, coloured by status, median lines; zoom and pan."""
-    base = alt.Chart(frame.assign(soh_pct=frame["soh"] * 100))
-    points = base.mark_circle(size=120, opacity=0.85).encode(
-        x=alt.X("soh_pct:Q", title="SoH, robust per vehicle (%) — higher is better",
-                scale=alt.Scale(zero=False)),
-        y=alt.Y("health_score:Q", title="Health score — lower is better",
-                scale=alt.Scale(zero=False)),
-        color=alt.Color("status:N", scale=STATUS_SCALE, legend=alt.Legend(orient="bottom")),
-        tooltip=[alt.Tooltip("vehicle_id:N", title="Vehicle"), alt.Tooltip("model:N"),
-                 alt.Tooltip("soh:Q", title="SoH (robust)", format=".1%"),
-                 alt.Tooltip("latest_soh:Q", title="SoH (latest trip)", format=".1%"),
-                 alt.Tooltip("sop_kw:Q", title="SoP (kW)", format=".1f"),
-                 alt.Tooltip("health_score:Q", format=".3f"), alt.Tooltip("status:N"),
-                 alt.Tooltip("trips:Q"), alt.Tooltip("last_trip:T", format="%Y-%m-%d %H:%M"),
-                 alt.Tooltip("source_file:N", title="Latest trip file"),
-                 alt.Tooltip("model_version:N")],
-    ).interactive()
-    # Labels for every vehicle of a small fleet; in a large one for the 15 worst (the rest
-    # would be an unreadable blot; every point has its tooltip).
-    labelled = frame if len(frame) <= 40 else frame.nlargest(15, "health_score")
-    labels = alt.Chart(labelled.assign(soh_pct=labelled["soh"] * 100)).mark_text(
-        align="left", dx=8, fontSize=10).encode(x="soh_pct:Q", y="health_score:Q",
-                                               text="vehicle_id:N")
-    medians = pd.DataFrame({"x": [frame["soh"].median() * 100],
-                            "y": [frame["health_score"].median()]})
-    vline = alt.Chart(medians).mark_rule(strokeDash=[5, 5], color="gray").encode(x="x:Q")
-    hline = alt.Chart(medians).mark_rule(strokeDash=[5, 5], color="gray").encode(y="y:Q")
-    return (points + labels + vline + hline).properties(height=420)
-
-
-def scorecard_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The scorecard's columns (also what the CSV download holds)."""
-    return pd.DataFrame({
-        "Vehicle": frame["vehicle_id"], "Model": frame["model"], "Status": frame["status"],
-        "SoH %": (frame["soh"] * 100).round(1),
-        "Latest trip SoH %": (frame["latest_soh"] * 100).round(1),
-        "Health score": frame["health_score"].round(3), "SoP kW": frame["sop_kw"].round(1),
-        "SoH drop 7 d %": (frame["soh_drop_7d"] * 100).round(1), "Trips": frame["trips"],
-        "Last trip (UTC)": frame["last_trip"].dt.tz_convert(None),
-    })
-
-
 def status_colour(status: str) -> str:
     """The scorecard's status cell style: the quadrant's colour."""
     return f"color: {STATUS_COLOURS.get(status, 'inherit')}; font-weight: 600"
@@ -274,21 +236,29 @@ SCORECARD_COLUMNS = {
     "Health score": st.column_config.ProgressColumn("Health score", min_value=0, max_value=2,
                                                     format="%.3f"),
     "SoP kW": st.column_config.NumberColumn("SoP", format="%.1f kW"),
-    "Status": st.column_config.TextColumn("Status"),
+    "Status": st.column_config.TextColumn(
+        "Status", help="The vehicle's: its robust SoH's, but Monitor instead of "
+        "Priority_Maintenance while the 90 % interval reaches Healthy or the profile is "
+        "assumed (Why)."),
+    "SoH 90 %": st.column_config.TextColumn(
+        "SoH 90 %", help="90 % interval of the robust SoH; empty when its trips were stored "
+        "before intervals."),
+    "Why": st.column_config.TextColumn(
+        "Why", help="Why the vehicle is Monitor where its robust SoH says "
+        "Priority_Maintenance; empty otherwise."),
     "Last trip (UTC)": st.column_config.DatetimeColumn("Last trip (UTC)",
                                                        format="YYYY-MM-DD HH:mm"),
 }
 
 
-def trend_chart(daily: pd.DataFrame) -> alt.LayerChart:
-    """Daily mean per-trip SoH and its 7-day rolling mean."""
-    base = alt.Chart(daily).encode(x=alt.X("day:T", title=None))
-    dots = base.mark_circle(size=25, opacity=0.4).encode(
-        y=alt.Y("soh:Q", title="Fleet mean SoH", scale=alt.Scale(zero=False),
-                axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip("day:T"), alt.Tooltip("soh:Q", format=".1%"), "trips:Q"])
-    line = base.mark_line(color="#1f77b4").encode(y="soh_7d:Q")
-    return (dots + line).properties(height=220)
+def vehicle_summary(vehicle: pd.Series) -> str:
+    """The drill-down's status line (Markdown-safe: stored text passes through `plain`)."""
+    interval = interval_text(vehicle["soh_low"], vehicle["soh_high"])
+    line = (f"Status {vehicle['status']} · robust SoH {vehicle['soh']:.1%}"
+            f"{f' (90 %: {interval})' if interval else ''} · latest trip "
+            f"{vehicle['latest_status']}")
+    reason = vehicle["status_reason"]
+    return plain(f"{line}. {reason}" if isinstance(reason, str) else line)
 
 
 def drill_down(frame: pd.DataFrame, current: int) -> None:
@@ -305,26 +275,11 @@ def drill_down(frame: pd.DataFrame, current: int) -> None:
         return
     if past.empty:  # stored after the fleet table was loaded: shown at the next refresh
         return
+    st.caption(vehicle_summary(frame[frame["vehicle_id"] == vehicle_id].iloc[0]))
     forecast, projection = vehicle_forecast(past)
     soh_col, sop_col = st.columns(2)
     with soh_col:
-        chart = alt.Chart(past).mark_circle(size=40).encode(
-            x=alt.X("timestamp:T", title=None),
-            y=alt.Y("predicted_soh:Q", title="SoH per trip", scale=alt.Scale(zero=False),
-                    axis=alt.Axis(format="%")),
-            color=alt.Color("status:N", scale=STATUS_SCALE, legend=None),
-            tooltip=["timestamp:T", alt.Tooltip("predicted_soh:Q", format=".1%"),
-                     "source_file:N"])
-        if projection is not None:
-            band = alt.Chart(projection).mark_area(opacity=0.2, color="#1f77b4").encode(
-                x="day:T", y="low:Q", y2="high:Q")
-            trend = alt.Chart(projection).mark_line(strokeDash=[6, 3]).encode(x="day:T",
-                                                                              y="soh:Q")
-            chart = chart + band + trend
-        eol = alt.Chart(pd.DataFrame({"y": [END_OF_LIFE_SOH]})).mark_rule(
-            color=STATUS_COLOURS[PRIORITY]).encode(y="y:Q")
-        st.altair_chart((chart + eol).properties(height=260, title="SoH and 30-day forecast"),
-                        width="stretch")
+        st.altair_chart(soh_history_chart(past, projection), width="stretch")
         st.markdown(f"**Forecast:** {eol_text(forecast)}")
     with sop_col:
         st.altair_chart(alt.Chart(past).mark_line(point=True).encode(

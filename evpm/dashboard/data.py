@@ -5,7 +5,9 @@ anything: timestamps in year 1 or 9999, NaN or infinite numbers, text in numeric
 unknown statuses, empty ids, text that is not UTF-8. One such row must not take the page down.
 So the page reads raw values through the storage's driver-level reads (`Storage.record_rows`),
 converts them column-wise here, and every row it cannot use left out and counted by
-reason (`Skipped`), which the page shows as a note.
+reason (`Skipped`), which the page shows as a note. A missing or unusable 90 % interval (every
+record stored before intervals) is NaN, never a reason to leave a row out. Features and
+warnings (JSON) are read only for the records whose figures need them (`Details`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from evpm.health import STATUSES
+from evpm.dashboard.fleet import recent_ids, vehicle_statuses, vehicle_table, week_before
+from evpm.health import RECENT_TRIPS, STATUSES, StatusRules
 from evpm.storage import Storage
 
 # Predictions outside these years are corrupt or test data, not trips: the page's time axes
@@ -36,6 +40,9 @@ BAD_STATUS = "unknown status"
 
 COLUMNS = list(Storage.SCALAR_COLUMNS)
 TEXT_COLUMNS = ["profile", "source_file", "model_version"]
+# The 90 % intervals (low, high, largest usable high). Records stored before intervals have
+# none (NULL): a missing or unusable interval is NaN, never a reason to leave the row out.
+INTERVALS = (("soh_low", "soh_high", MAX_SOH), ("sop_low", "sop_high", math.inf))
 # Spellings of the three statuses seen in older data and by hand ("priority maintenance").
 _STATUS_KEYS = {s.lower(): s for s in STATUSES}
 
@@ -112,11 +119,21 @@ def status_value(value: object) -> str | None:
     return _STATUS_KEYS.get(text.strip().lower().replace(" ", "_").replace("-", "_"))
 
 
+def interval_values(low: pd.Series, high: pd.Series,
+                    top: float) -> tuple[np.ndarray, np.ndarray]:
+    """Stored interval ends as floats: both NaN unless both are finite, 0 ≤ low ≤ high ≤ top."""
+    lows, highs = _numbers(low), _numbers(high)
+    usable = np.isfinite(lows) & np.isfinite(highs) & (lows >= 0) & (lows <= highs) \
+        & (highs <= top)
+    return np.where(usable, lows, np.nan), np.where(usable, highs, np.nan)
+
+
 def clean_records(raw: pd.DataFrame) -> tuple[pd.DataFrame, Skipped]:
     """The rows of `raw` (COLUMNS, values as a driver returns them) the page can use, typed.
 
     A row is left out for the first of: no vehicle id, timestamp unreadable or outside
-    2000–2100, SoH / SoP / health score not a finite number in range, unknown status.
+    2000–2100, SoH / SoP / health score not a finite number in range, unknown status. An
+    interval that is missing or unusable (`interval_values`) is NaN; its row stays.
     """
     frame = pd.DataFrame({"id": pd.to_numeric(raw["id"], errors="coerce")})
     ids = _texts(raw["vehicle_id"])
@@ -132,6 +149,8 @@ def clean_records(raw: pd.DataFrame) -> tuple[pd.DataFrame, Skipped]:
     frame["status"] = raw["status"].map(statuses).astype(object)
     for name in TEXT_COLUMNS:
         frame[name] = _texts(raw[name])
+    for low, high, top in INTERVALS:
+        frame[low], frame[high] = interval_values(raw[low], raw[high], top)
 
     soh, sop, score = (frame[n].to_numpy() for n in ("predicted_soh", "predicted_sop",
                                                       "health_score"))
@@ -177,22 +196,88 @@ def clean_features(value: object) -> dict[str, float]:
     return out
 
 
+def clean_warnings(value: object) -> list[str]:
+    """Stored warnings (JSON text) as a list of strings; anything else is no warning."""
+    text = text_value(value)
+    if not text or text == "[]":  # most records: no warning, no parsing
+        return []
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return []
+    return [w for w in parsed if isinstance(w, str)] if isinstance(parsed, list) else []
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the page reads for a few records only, by record id: their numeric features (the
+    robust SoH's weights) and warnings (whether a latest trip's profile was assumed)."""
+
+    features: dict[int, dict[str, float]] = field(default_factory=dict)
+    warnings: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple]) -> Details:
+        """Details from raw (id, features, warnings) rows (`Storage.DETAIL_COLUMNS`)."""
+        return cls({int(i): clean_features(f) for i, f, _ in rows},
+                   {int(i): clean_warnings(w) for i, _, w in rows})
+
+    def merged(self, other: Details) -> Details:
+        """These details and `other`'s."""
+        return Details({**self.features, **other.features}, {**self.warnings, **other.warnings})
+
+
 def read_records(store) -> tuple[pd.DataFrame, Skipped]:
     """Every usable prediction's scalar columns (COLUMNS), and what was left out."""
     rows = store.record_rows()
     return clean_records(pd.DataFrame.from_records(rows, columns=COLUMNS))
 
 
-def read_recent_features(store, per_vehicle: int) -> dict[int, dict[str, float]]:
-    """{record id: numeric features} of the newest `per_vehicle` records of every vehicle."""
-    return {int(i): clean_features(f) for i, f in store.recent_feature_rows(per_vehicle)}
+def read_recent_details(store, per_vehicle: int) -> Details:
+    """The details of the newest `per_vehicle` records of every vehicle."""
+    return Details.from_rows(store.recent_detail_rows(per_vehicle))
+
+
+def read_details(store, ids: Iterable[int]) -> Details:
+    """The details of the records with these ids."""
+    ids = list(ids)
+    return Details.from_rows(store.detail_rows(ids)) if ids else Details()
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """One load of the page: usable records, the vehicle table, each vehicle's status as it
+    stood 7 days before the newest record (the attention count's change), the rows left out."""
+
+    records: pd.DataFrame
+    table: pd.DataFrame
+    before: pd.Series
+    skipped: Skipped
+
+
+def read_fleet(store, rules: StatusRules | None = None) -> Fleet:
+    """Read every usable record; build the vehicle table and the statuses of a week before.
+
+    Features and warnings come for each vehicle's newest RECENT_TRIPS records, now and as of
+    a week before: the same trips the robust SoH reads, so a week-old status is computed as
+    it would have been then.
+    """
+    records, skipped = read_records(store)
+    earlier = week_before(records)
+    details = read_recent_details(store, RECENT_TRIPS)
+    # The week-old trips the robust SoH read then that are not among the newest now.
+    missing = set(recent_ids(earlier)) - details.features.keys()
+    details = details.merged(read_details(store, missing))
+    return Fleet(records, vehicle_table(records, details.features, details.warnings, rules),
+                 vehicle_statuses(earlier, details.features, details.warnings, rules), skipped)
 
 
 def read_history(store, vehicle_id: str) -> pd.DataFrame:
     """One vehicle's usable records, oldest first, with their numeric features.
 
-    Columns: timestamp, predicted_soh, sop_kw, health_score, status, source_file, profile,
-    model_version, features. Rows left out are already counted by `read_records`.
+    Columns: timestamp, predicted_soh, soh_low, soh_high (NaN without an interval), sop_kw,
+    health_score, status, source_file, profile, model_version, features. Rows left out are
+    already counted by `read_records`.
     """
     rows = store.record_rows(vehicle_id=vehicle_id, with_features=True)
     raw = pd.DataFrame.from_records(rows, columns=[*COLUMNS, "features"])
@@ -200,6 +285,7 @@ def read_history(store, vehicle_id: str) -> pd.DataFrame:
     features = dict(zip(raw["id"], raw["features"], strict=True))
     return pd.DataFrame({
         "timestamp": frame["timestamp"], "predicted_soh": frame["predicted_soh"],
+        "soh_low": frame["soh_low"], "soh_high": frame["soh_high"],
         "sop_kw": frame["predicted_sop"] / 1000.0, "health_score": frame["health_score"],
         "status": frame["status"], "source_file": frame["source_file"],
         "profile": frame["profile"], "model_version": frame["model_version"],

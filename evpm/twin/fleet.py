@@ -22,7 +22,7 @@ import numpy as np
 from evpm.errors import InvalidValueError
 from evpm.files import atomic_path, ensure_writable_dir
 from evpm.profiles import LAB_PROFILE, VEHICLE_PROFILES, get_profile, update_registry
-from evpm.twin import aging, fastsim_adapter
+from evpm.twin import aging, fastsim_adapter, randomise
 from evpm.twin.cycles import LAB_CYCLES
 from evpm.twin.trip import TripSpec, simulate_trip, trip_file_name, write_table
 
@@ -74,6 +74,7 @@ class FleetSpec:
     start_date: dt.date = dt.date(2026, 1, 1)
     id_prefix: str = "EV"
     vary_cells: bool = True  # lab cells: draw each cell's rating (see LAB_CELL_AH …)
+    randomise: bool = False  # every cell: its own OCV curve, dynamics, sensor, BMS (randomise)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vehicles <= 100_000:
@@ -114,6 +115,8 @@ class VehiclePlan:
     hysteresis_v: float = 0.0
     surface_lag: float = 0.0
     surface_tau_s: float = 900.0
+    ocv_shape: tuple[float, float] = (0.0, 0.0)
+    draw: randomise.CellDraw | None = None  # the randomised twin's draws (None: off)
 
 
 def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
@@ -149,6 +152,8 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
             cell["hysteresis_v"] = float(own.uniform(*LAB_HYSTERESIS_V))
             cell["surface_lag"] = float(own.uniform(*LAB_SURFACE_LAG))
             cell["surface_tau_s"] = float(own.uniform(*LAB_SURFACE_TAU_S))
+        if spec.randomise:
+            cell.update(_randomised(seed, lab and spec.vary_cells))
         plans.append(
             VehiclePlan(
                 index=index,
@@ -164,6 +169,34 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
             )
         )
     return plans
+
+
+def _randomised(seed: int, lab_cell: bool) -> dict:
+    """A plan's randomised-twin fields: every cell's own OCV curve, sensor and BMS; vehicle
+    packs also the slow RC pair, hysteresis and surface lag that lab cells already draw."""
+    draw = randomise.draw_cell(seed)
+    fields: dict = {"draw": draw, "ocv_shape": draw.ocv_shape}
+    if not lab_cell:
+        fields.update(slow_r_fraction=draw.slow_r_fraction, slow_tau_s=draw.slow_tau_s,
+                      hysteresis_v=draw.hysteresis_v, surface_lag=draw.surface_lag,
+                      surface_tau_s=draw.surface_tau_s)
+    return fields
+
+
+def _randomised_trip(plan: VehiclePlan, rng: np.random.Generator | None, lab: bool) -> dict:
+    """A trip's randomised-twin fields (nothing when the plan has no draws)."""
+    draw = plan.draw
+    if draw is None or rng is None:
+        return {}
+    fields = {"sensor_gain": draw.sensor_gain, "sensor_offset_a": draw.sensor_offset_a,
+              "ocv_shape": plan.ocv_shape}
+    if not lab:
+        trip = randomise.draw_trip(rng)
+        fields.update(bms_capacity_error=draw.bms_capacity_error,
+                      bms_rest_corrected=trip.rest_corrected,
+                      bms_start_drift=trip.start_drift, bms_stale_s=trip.stale_s,
+                      bms_soc_step=draw.bms_soc_step, rest_after_s=trip.parked_tail_s)
+    return fields
 
 
 def _kwh_per_km(profile_name: str, duty: aging.Duty) -> float:
@@ -188,19 +221,22 @@ def simulate_vehicle(spec: FleetSpec, plan: VehiclePlan, out_dir: Path) -> list[
     )
     width = max(4, len(str(spec.trips)))
     rows = []
+    # Its own generator: the other draws stay as they are with randomisation on.
+    varied = np.random.default_rng([plan.seed, 3]) if plan.draw is not None else None
     for number, day in enumerate(plan.trip_days, start=1):
         cycle = str(rng.choice(duty.cycles))
         hour = float(rng.uniform(6.0, 21.0))
         ambient = aging.ambient_c(climate, spec.start_date.timetuple().tm_yday - 1 + day, hour)
         ambient = round(float(np.clip(ambient + rng.normal(0.0, 2.0), -30.0, 50.0)), 1)
         lab = profile.fastsim_vehicle is None
+        resistance_factor = float(np.clip(resistance[number - 1] * plan.resistance_scale,
+                                          0.2, 10.0))
         trip = TripSpec(
             vehicle_id=plan.vehicle_id,
             profile=plan.profile,
             cycle=cycle,
             soh=float(np.clip(soh[number - 1], 0.3, 1.2)),
-            resistance_factor=float(np.clip(resistance[number - 1] * plan.resistance_scale,
-                                            0.2, 10.0)),
+            resistance_factor=resistance_factor,
             ambient_c=ambient,
             soc0=_lab_start_soc(rng) if lab else
             round(float(rng.uniform(0.55, duty.charge_to_soc)), 3),
@@ -210,10 +246,14 @@ def simulate_vehicle(spec: FleetSpec, plan: VehiclePlan, out_dir: Path) -> list[
             seed=int(rng.integers(0, 2**31 - 1)),
             fastsim_ambient_c=round(ambient / HVAC_BIN_C) * HVAC_BIN_C,
             cell_ah=plan.cell_ah, cell_v_min=plan.cell_v_min, chemistry=plan.chemistry,
-            slow_r_fraction=plan.slow_r_fraction, slow_tau_s=plan.slow_tau_s,
+            slow_r_fraction=plan.slow_r_fraction,
+            # Randomised: diffusion slows as the cell ages.
+            slow_tau_s=plan.slow_tau_s if plan.draw is None else
+            randomise.aged_tau_s(plan.slow_tau_s, resistance_factor),
             hysteresis_v=plan.hysteresis_v, surface_lag=plan.surface_lag,
             surface_tau_s=plan.surface_tau_s,
             **(_lab_rests(rng, cycle, ambient < 10.0) if lab else {}),
+            **_randomised_trip(plan, varied, lab),
         )
         result = simulate_trip(trip)
         trip_id = f"{number:0{width}d}"

@@ -17,7 +17,7 @@ from evpm import chemistry
 from evpm.errors import InvalidValueError
 from evpm.files import atomic_path, ensure_writable_dir
 from evpm.profiles import DEFAULT_PROFILE, Profile, check_vehicle_id, get_profile
-from evpm.twin import fastsim_adapter, noise, pack
+from evpm.twin import bms, fastsim_adapter, noise, pack
 from evpm.twin.cycles import LAB_CYCLES, check_cycle
 
 # A drive cycle on the lab cell replays this vehicle's per-cell power, scaled to 2.0 Ah.
@@ -46,7 +46,7 @@ class TripSpec:
     cell_v_min: float | None = None
     chemistry: str | None = None
     rest_before_s: float = 0.0  # lab: logged rest before the load starts
-    rest_after_s: float = 0.0  # lab: logged rest after the work stops
+    rest_after_s: float = 0.0  # logged rest after the work stops (a vehicle: parked)
     stop_soc: float | None = None  # cycler: stop at this SOC (a test that ends on charge)
     drive_power_scale: float = 1.0  # lab drive: × the reference car's per-cell power
     log_from_load: bool = False  # lab: the log starts with the load (no rest sample first)
@@ -56,6 +56,16 @@ class TripSpec:
     surface_tau_s: float = 900.0
     ocv_shape: tuple[float, float] = (0.0, 0.0)  # this cell's OCV bend (V), see pack
     hysteresis_v: float = 0.0  # half-gap between charge and discharge branches (V), see pack
+    # The randomised twin (evpm.twin.randomise): the current sensor's own gain and offset
+    # (A per parallel string), and a soc column computed as a BMS does (evpm.twin.bms) when
+    # `bms_capacity_error` is set (None: the true soc with BMS noise).
+    sensor_gain: float = 1.0
+    sensor_offset_a: float = 0.0
+    bms_capacity_error: float | None = None
+    bms_rest_corrected: bool = True
+    bms_start_drift: float = 0.0
+    bms_stale_s: float = 0.0
+    bms_soc_step: float = 0.001
 
     def __post_init__(self) -> None:
         check_vehicle_id(self.vehicle_id)
@@ -206,6 +216,10 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         fastsim_energy = float("nan")
     else:
         time_s, power, speed = _drive_demand(spec, profile)
+        if not cycler and spec.rest_after_s > 0:  # the logger runs on into the parking
+            tail = time_s[-1] + np.arange(1.0, spec.rest_after_s + 1.0)
+            time_s = np.r_[time_s, tail]
+            power, speed = np.r_[power, np.zeros(len(tail))], np.r_[speed, np.zeros(len(tail))]
         if cycler and spec.rest_before_s > 0:
             shift = float(spec.rest_before_s)
             time_s = np.r_[0.0, time_s + shift]
@@ -228,9 +242,17 @@ def simulate_trip(spec: TripSpec) -> TripResult:
         keep = keep[1:]  # many cycler files begin under load: the rest before is not logged
     volts, amps = trace.voltage_v[keep], trace.current_a[keep]
     temps, socs = trace.temperature_c[keep], trace.soc[keep]
+    amps = amps * spec.sensor_gain + spec.sensor_offset_a * profile.parallel
     if spec.noise:
         rng = np.random.default_rng(spec.seed)
         volts, amps, temps, socs = noise.add_noise(profile, rng, volts, amps, temps, socs)
+    if spec.bms_capacity_error is not None and not cycler:
+        socs = bms.bms_soc(
+            trace.time_s[keep], amps, float(trace.soc[0]),
+            float(trace.voltage_v[0]) / profile.series, chemistry_name=profile.chemistry,
+            capacity_ah=profile.pack_capacity_ah * spec.soh * (1.0 + spec.bms_capacity_error),
+            rest_corrected=spec.bms_rest_corrected, start_drift=spec.bms_start_drift,
+            stale_s=spec.bms_stale_s, step=spec.bms_soc_step)
 
     time_out = trace.time_s[keep]
     table = pd.DataFrame({"time_s": time_out, "voltage_V": volts, "current_A": amps})

@@ -18,6 +18,25 @@ def test_kpis_alerts_and_scorecard_on_known_data(page, known):
     scorecard = app.dataframe[0].value
     assert list(scorecard["Vehicle"]) == ["C", "B", "A"]  # worst first
     assert {"SoH %", "Health score", "SoP kW", "Status"} <= set(scorecard.columns)
+    card = scorecard.set_index("Vehicle")
+    assert card.loc["A", "SoH 90 %"] == "92.5–97.5 %" and card.loc["C", "SoH 90 %"] == ""
+    assert list(card["Status"]) == ["Priority_Maintenance", "Monitor", "Healthy"]
+    assert {"Latest trip status", "Why"} <= set(card.columns)
+
+
+def test_a_vehicle_whose_interval_reaches_healthy_is_monitor_with_why(page, tmp_path):
+    from tests.dashboard.test_fleet import record, stored
+
+    url = stored(tmp_path, [record("L", 1, 0.69, "Priority_Maintenance", 0.5,
+                                   interval=(0.45, 0.93))]).url
+    app = page(url)
+    [row] = app.dataframe[0].value.to_dict("records")
+    assert (row["Status"], row["Latest trip status"]) == ("Monitor", "Priority_Maintenance")
+    assert row["Why"].startswith("Monitor, not Priority_Maintenance")
+    assert {m.label: m.value for m in app.metric}["Vehicles requiring attention"] == "1"
+    assert not any("Priority_Maintenance" in m.value for m in app.error)  # no such alert
+    summary = next(c.value for c in app.caption if "robust SoH" in c.value)
+    assert "Monitor" in summary and "45" in summary and "93" in summary
 
 
 def test_filters_narrow_the_scorecard_and_survive_a_refresh(page, known):

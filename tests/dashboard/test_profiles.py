@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evpm.dashboard.data import read_recent_features, read_records
+from evpm.dashboard.data import read_recent_details, read_records
 from evpm.dashboard.fleet import model_label, vehicle_table
 from evpm.profiles import add_user_profile, make_profile
 from evpm.storage import Storage
@@ -16,7 +16,7 @@ def test_a_user_profile_is_a_vehicle_model_from_the_next_refresh(tmp_path, profi
     storage.init()
     storage.save([record("I3A", 2, 0.93, profile="bmw-i3-60ah"), record("Z1", 2, 0.95)])
     frame, _ = read_records(storage)
-    features = read_recent_features(storage, 10)
+    features = read_recent_details(storage, 10).features
     before = vehicle_table(frame, features).set_index("vehicle_id")["model"]
     assert before.to_dict() == {"I3A": "unknown", "Z1": "2022 Renault Zoe ZE50 R135"}
     add_user_profile(profiles_file, make_profile("bmw-i3-60ah", **I3, label="BMW i3 (60 Ah)"))
