@@ -263,13 +263,20 @@ def read_fleet(store, rules: StatusRules | None = None) -> Fleet:
     it would have been then.
     """
     records, skipped = read_records(store)
-    earlier = week_before(records)
     details = read_recent_details(store, RECENT_TRIPS)
-    # The week-old trips the robust SoH read then that are not among the newest now.
+    table = vehicle_table(records, details.features, details.warnings, rules)
+    earlier = week_before(records)
+    # A vehicle with no trip in the last week stood then as it stands now: only the others'
+    # week-old statuses are computed (from the trips the robust SoH read then that are not
+    # among the newest now).
+    moved = set(records.loc[~records["id"].isin(earlier["id"]), "vehicle_id"])
+    earlier = earlier[earlier["vehicle_id"].isin(moved)]
     missing = set(recent_ids(earlier)) - details.features.keys()
     details = details.merged(read_details(store, missing))
-    return Fleet(records, vehicle_table(records, details.features, details.warnings, rules),
-                 vehicle_statuses(earlier, details.features, details.warnings, rules), skipped)
+    kept = table[~table["vehicle_id"].isin(moved)].set_index("vehicle_id")["status"]
+    before = pd.concat([kept, vehicle_statuses(earlier, details.features, details.warnings,
+                                               rules)]) if len(table) else kept
+    return Fleet(records, table, before.rename("status"), skipped)
 
 
 def read_history(store, vehicle_id: str) -> pd.DataFrame:
