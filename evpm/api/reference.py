@@ -34,6 +34,8 @@ def _schema_name(schema: dict) -> str:
         return " or ".join(_schema_name(s) for s in schema["oneOf"])
     if schema.get("type") == "array":
         return f"array of {_schema_name(schema['items'])}"
+    if "enum" in schema and "type" not in schema:  # one of the listed values (in the notes)
+        return "string" if all(isinstance(v, str) for v in schema["enum"]) else "enum"
     return schema.get("type", "object")
 
 
