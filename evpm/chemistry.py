@@ -8,6 +8,8 @@ lab cell of `../shared/datasets/nasa-pcoe-discharge`: see docs/DIGITAL_TWIN.md f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from evpm.errors import UnknownChoiceError
@@ -17,6 +19,14 @@ from evpm.errors import UnknownChoiceError
 # temperature-corrected resistance feature share this one assumption.
 RESISTANCE_EA_OVER_R = 2400.0
 T_REF_K = 298.15
+# Solid-state diffusion slows faster in the cold than the ohmic and charge-transfer parts
+# (activation energies of 30-60 kJ/mol against ~20): the slow overpotential uses 40 kJ/mol.
+# It also grows as the electrode surface empties (DIFFUSION_LOW_SOC_GAIN at 0 % SOC, decaying
+# over DIFFUSION_LOW_SOC_SCALE): the reason a real cell's 1 C capacity is 5-10 % below its C/20
+# capacity. The twin's slow RC pair and the features' read error share both.
+DIFFUSION_EA_OVER_R = 4800.0
+DIFFUSION_LOW_SOC_GAIN = 2.0
+DIFFUSION_LOW_SOC_SCALE = 0.10
 
 SOC_POINTS = np.array([0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00])
 
@@ -57,3 +67,16 @@ def soc_from_ocv(chemistry: str, voltage: float | np.ndarray) -> float | np.ndar
     """Invert the OCV curve: state of charge of a rested cell at a terminal voltage."""
     table = ocv_table(chemistry)
     return np.interp(voltage, table, SOC_POINTS)
+
+
+def diffusion_soc_factor(soc: float) -> float:
+    """The slow (diffusion) overpotential at `soc` over its value mid-range."""
+    # math, not numpy: the twin calls it every simulated second.
+    return 1.0 + DIFFUSION_LOW_SOC_GAIN * math.exp(-max(soc, 0.0) / DIFFUSION_LOW_SOC_SCALE)
+
+
+def diffusion_cold_factor(temp_c: float) -> float:
+    """How much more the slow overpotential grows in the cold than the ohmic resistance does
+    (1 at and above 25 °C): exp((Ea_diffusion − Ea_resistance)/R · (1/T − 1/T_ref))."""
+    gap = (DIFFUSION_EA_OVER_R - RESISTANCE_EA_OVER_R) * (1.0 / (temp_c + 273.15) - 1.0 / T_REF_K)
+    return math.exp(max(gap, 0.0))

@@ -196,6 +196,18 @@ def bms_window(soc: np.ndarray, discharge: np.ndarray, t: np.ndarray,
     return float(soc[-1]), float(np.sum(moved))
 
 
+def _slow_growth(trip: Trip, span: Span, soc_end: float) -> float:
+    """How much more slow overpotential a loaded end carries than mid-range at 25 °C: it grows
+    near empty and in the cold beyond what the measured (ohmic) resistance shows, the physics
+    the twin's slow RC pair follows (evpm.chemistry). A discharge that reached its cut-off is
+    not grown: its end is where the cell is empty at that rate, which its window counts."""
+    if span.reached_cutoff:
+        return 1.0
+    end_temp = float(trip.temperature_c[span.end - 1]) if trip.temperature_c is not None \
+        else 25.0
+    return chemistry.diffusion_soc_factor(soc_end) * chemistry.diffusion_cold_factor(end_temp)
+
+
 def extract(trip: Trip) -> dict[str, float]:
     """Compute every feature of one validated trip (NaN where a feature does not apply)."""
     profile: Profile = trip.profile
@@ -246,7 +258,8 @@ def extract(trip: Trip) -> dict[str, float]:
         r_scale = r_est or profile.rated_pulse_resistance_ohm
         recent = discharge[t >= t[-1] - SLOW_POLARISATION_S]
         unseen = UNSEEN_POLARISATION_SHARE * r_scale
-        end_unseen = 0.0 if relaxed_end else unseen * max(float(recent.mean()), 0.0)
+        end_unseen = 0.0 if relaxed_end else unseen * max(float(recent.mean()), 0.0) * \
+            _slow_growth(trip, span, soc_end)
         soc_error = math.hypot(
             soc_read_error(chem, start_voltage, 0.0 if at_rest else unseen * abs(discharge[0])),
             soc_read_error(chem, end_voltage, end_unseen))

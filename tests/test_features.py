@@ -158,3 +158,25 @@ def test_a_bms_correction_is_not_counted_as_charge():
     jumped = np.where(t < 60, soc, soc - 0.25)
     assert bms_window(jumped, discharge, t, 2.0) == pytest.approx(
         (jumped[-1], 599 / 1800), abs=1e-3)
+
+
+def test_the_slow_overpotential_the_read_cannot_see_grows_near_empty_and_in_the_cold():
+    from evpm import chemistry
+
+    assert chemistry.diffusion_cold_factor(25.0) == chemistry.diffusion_cold_factor(40.0) == 1.0
+    assert chemistry.diffusion_cold_factor(0.0) > 1.5
+    assert chemistry.diffusion_cold_factor(-20.0) > 3.0
+    assert chemistry.diffusion_soc_factor(0.0) == pytest.approx(3.0)
+    assert chemistry.diffusion_soc_factor(0.5) == pytest.approx(1.0, abs=0.02)
+
+
+def test_the_same_loaded_end_logged_in_the_cold_is_read_less_surely():
+    from evpm.twin.trip import TripSpec, simulate_trip
+
+    table = simulate_trip(TripSpec(profile="lab-18650-2ah", cycle="cc-2a", stop_soc=0.4)).table
+    profile = get_profile("lab-18650-2ah")
+    warm = extract(validate_trip(table.assign(temperature_C=25.0), profile))
+    cold = extract(validate_trip(table.assign(temperature_C=-10.0), profile))
+    # Same voltages and currents: the window read is the same, its uncertainty is not.
+    assert cold["soc_window"] == pytest.approx(warm["soc_window"])
+    assert cold["soc_error"] > 1.3 * warm["soc_error"]

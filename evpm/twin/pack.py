@@ -66,9 +66,9 @@ def _arrhenius(temp_c: float, ea_over_r: float = chemistry.RESISTANCE_EA_OVER_R)
     return math.exp(ea_over_r * (1.0 / (temp_c + 273.15) - 1.0 / chemistry.T_REF_K))
 
 
-# Solid-state diffusion slows faster in the cold than the ohmic and charge-transfer parts
-# (activation energies of 30-60 kJ/mol against ~20): the slow RC pair uses 40 kJ/mol.
-DIFFUSION_EA_OVER_R = 4800.0
+# The slow RC pair's temperature and SOC dependence: evpm.chemistry's (shared with the
+# features' read error).
+DIFFUSION_EA_OVER_R = chemistry.DIFFUSION_EA_OVER_R
 
 
 # The surface lag (see `simulate`) grows as the square root of the C-rate: real 18650s lose
@@ -105,9 +105,8 @@ def _soc_factor(soc: float) -> float:
 
 
 def _diffusion_factor(soc: float) -> float:
-    # The slow (diffusion) overpotential grows as the electrode surface empties: the reason a
-    # real cell's 1 C capacity is 5-10 % below its C/20 capacity.
-    return 1.0 + 2.0 * math.exp(-max(soc, 0.0) / 0.10)
+    # The slow (diffusion) overpotential grows as the electrode surface empties.
+    return chemistry.diffusion_soc_factor(soc)
 
 
 def ocv_table(chemistry_name: str, ocv_shape: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
