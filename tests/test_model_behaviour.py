@@ -40,8 +40,8 @@ def test_lower_true_soh_never_predicts_higher_soh_on_randomised_cells(predictor,
                                                                       seed):
     """The same sweep on a cell of the randomised twin: its own OCV curve, slow RC pair,
     hysteresis, surface lag, current sensor and (vehicles) BMS soc."""
-    draw = randomise.draw_cell(seed)
     lab = profile.startswith("lab-")
+    draw = randomise.draw_cell(seed, lab=lab)
     cell = dict(ocv_shape=draw.ocv_shape, slow_r_fraction=draw.slow_r_fraction,
                 slow_tau_s=draw.slow_tau_s, hysteresis_v=draw.hysteresis_v,
                 surface_lag=draw.surface_lag, surface_tau_s=draw.surface_tau_s,

@@ -153,7 +153,7 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
             cell["surface_lag"] = float(own.uniform(*LAB_SURFACE_LAG))
             cell["surface_tau_s"] = float(own.uniform(*LAB_SURFACE_TAU_S))
         if spec.randomise:
-            cell.update(_randomised(seed, lab and spec.vary_cells))
+            cell.update(_randomised(seed, lab, lab and spec.vary_cells))
         plans.append(
             VehiclePlan(
                 index=index,
@@ -171,12 +171,13 @@ def plan_fleet(spec: FleetSpec) -> list[VehiclePlan]:
     return plans
 
 
-def _randomised(seed: int, lab_cell: bool) -> dict:
-    """A plan's randomised-twin fields: every cell's own OCV curve, sensor and BMS; vehicle
-    packs also the slow RC pair, hysteresis and surface lag that lab cells already draw."""
-    draw = randomise.draw_cell(seed)
+def _randomised(seed: int, lab: bool, varied_lab_cell: bool) -> dict:
+    """A plan's randomised-twin fields: every cell's own OCV curve, sensor (a cycler's for a
+    lab cell) and BMS; vehicle packs also the slow RC pair, hysteresis and surface lag that
+    varied lab cells already draw."""
+    draw = randomise.draw_cell(seed, lab=lab)
     fields: dict = {"draw": draw, "ocv_shape": draw.ocv_shape}
-    if not lab_cell:
+    if not varied_lab_cell:
         fields.update(slow_r_fraction=draw.slow_r_fraction, slow_tau_s=draw.slow_tau_s,
                       hysteresis_v=draw.hysteresis_v, surface_lag=draw.surface_lag,
                       surface_tau_s=draw.surface_tau_s)

@@ -16,7 +16,7 @@ same proves little. With `FleetSpec.randomise`, every vehicle and lab cell draws
   and give 7-8 % less at 1 C than at C/20), now for vehicle packs as well;
 - a current sensor with its own gain and offset, kept for the vehicle's life (SENSOR_GAIN_SIGMA,
   SENSOR_OFFSET_SIGMA_A per parallel string: automotive Hall sensors are specified at ±0.5-1 %
-  and tens to hundreds of mA before calibration);
+  and tens to hundreds of mA before calibration; a lab cycler's channel LAB_SENSOR_*);
 - a BMS that computes soc as a BMS does (`evpm.twin.bms`): coulomb counting over its own
   capacity estimate, which lags the true fade (BMS_CAPACITY_LAG: it is updated now and then,
   so it believes the cell a little healthier than it is) with its own error
@@ -45,6 +45,10 @@ SURFACE_LAG = (0.0, 0.12)
 SURFACE_TAU_S = (300.0, 1200.0)
 SENSOR_GAIN_SIGMA = 0.007
 SENSOR_OFFSET_SIGMA_A = 0.1
+# A lab cycler's channel is calibrated to its cell's currents: ±0.1-0.2 % of reading and a few
+# mA (a vehicle sensor's 0.1 A would be a quarter of a 0.4 A test's current).
+LAB_SENSOR_GAIN_SIGMA = 0.002
+LAB_SENSOR_OFFSET_SIGMA_A = 0.005
 BMS_CAPACITY_LAG = (0.0, 0.03)
 BMS_CAPACITY_SIGMA = 0.01
 REST_CORRECTED = 0.6
@@ -76,9 +80,12 @@ def _log_uniform(rng: np.random.Generator, span: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(*np.log(span))))
 
 
-def draw_cell(seed: int) -> CellDraw:
-    """A cell's draws from its own generator (`seed`: the vehicle's)."""
+def draw_cell(seed: int, lab: bool = False) -> CellDraw:
+    """A cell's draws from its own generator (`seed`: the vehicle's); `lab`: logged by a
+    cycler (its sensor errors), else by a vehicle's BMS."""
     rng = np.random.default_rng([seed, 2])
+    gain_sigma, offset_sigma = (LAB_SENSOR_GAIN_SIGMA, LAB_SENSOR_OFFSET_SIGMA_A) if lab \
+        else (SENSOR_GAIN_SIGMA, SENSOR_OFFSET_SIGMA_A)
     return CellDraw(
         ocv_shape=(round(float(rng.uniform(-1.0, 1.0) * OCV_BEND_V[0]), 4),
                    round(float(rng.uniform(-1.0, 1.0) * OCV_BEND_V[1]), 4)),
@@ -87,8 +94,8 @@ def draw_cell(seed: int) -> CellDraw:
         hysteresis_v=float(rng.uniform(*HYSTERESIS_V)),
         surface_lag=float(rng.uniform(*SURFACE_LAG)),
         surface_tau_s=float(rng.uniform(*SURFACE_TAU_S)),
-        sensor_gain=float(1.0 + rng.normal(0.0, SENSOR_GAIN_SIGMA)),
-        sensor_offset_a=float(rng.normal(0.0, SENSOR_OFFSET_SIGMA_A)),
+        sensor_gain=float(1.0 + rng.normal(0.0, gain_sigma)),
+        sensor_offset_a=float(rng.normal(0.0, offset_sigma)),
         bms_capacity_error=float(rng.uniform(*BMS_CAPACITY_LAG)
                                  + rng.normal(0.0, BMS_CAPACITY_SIGMA)),
         bms_soc_step=float(rng.choice(BMS_SOC_STEP)),
