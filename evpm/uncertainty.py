@@ -134,14 +134,19 @@ def vehicle_interval(estimate: float | None, lows: Sequence[float | None],
     """The 90 % interval of a vehicle's robust SoH from its trips' intervals (None where the
     estimate or every trip's interval is missing).
 
-    The trips are independent readings of one capacity, so their uncertainties combine as
-    inverse variances; but they share the models' error, so the result is never narrower than
-    REAL_CELL_MODEL_SIGMA.
+    Each trip's interval is its read and the models' error in quadrature (`soh_sigma`). The
+    reads are independent readings of one capacity, so they combine as inverse variances; the
+    models' error on this cell (its own OCV curve, its BMS's capacity belief) is shared by all
+    its trips, so no number of trips averages it out: it is added back once
+    (REAL_CELL_MODEL_SIGMA, the least any interval carries).
     """
     sigmas = [(high - low) / (2.0 * Z90) for low, high in zip(lows, highs, strict=True)
               if low is not None and high is not None and high > low]
     if estimate is None or not sigmas:
         return None, None
-    combined = float(np.sum(1.0 / np.square(sigmas)) ** -0.5)
-    half = Z90 * max(combined, REAL_CELL_MODEL_SIGMA)
+    shared = REAL_CELL_MODEL_SIGMA
+    reads = np.square(sigmas) - shared**2
+    # A trip read (next to) perfectly leaves only the shared error.
+    combined_read = 0.0 if np.any(reads <= 1e-12) else float(np.sum(1.0 / reads) ** -0.5)
+    half = Z90 * float(np.hypot(combined_read, shared))
     return max(estimate - half, 0.0), estimate + half

@@ -85,8 +85,15 @@ def test_a_vehicle_interval_combines_its_trips_but_keeps_the_model_error():
 
     low, high = vehicle_interval(0.9, [0.8, 0.8, None], [1.0, 1.0, None])
     one = (1.0 - 0.8) / 2
-    assert high - 0.9 == pytest.approx(one / np.sqrt(2))  # two readings of ±0.1
-    low, high = vehicle_interval(0.9, [0.89] * 10, [0.91] * 10)
-    assert high - 0.9 == pytest.approx(Z90 * REAL_CELL_MODEL_SIGMA)  # the floor
+    # Two trips of ±0.1 each (their read and the shared model error in quadrature): the reads
+    # average to 1/√2 of themselves, the shared error stays whole.
+    shared = Z90 * REAL_CELL_MODEL_SIGMA
+    read = np.sqrt(one**2 - shared**2)
+    assert high - 0.9 == pytest.approx(np.hypot(read / np.sqrt(2), shared))
+    assert one / np.sqrt(2) < high - 0.9 < one
+    low, high = vehicle_interval(0.9, [0.85] * 1000, [0.95] * 1000)
+    assert high - 0.9 == pytest.approx(shared, rel=0.05)  # however many trips
+    low, high = vehicle_interval(0.9, [0.89], [0.91])  # a trip with no read error
+    assert high - 0.9 == pytest.approx(shared)
     assert vehicle_interval(None, [0.8], [1.0]) == (None, None)
     assert vehicle_interval(0.9, [None], [None]) == (None, None)
