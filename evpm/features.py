@@ -86,6 +86,7 @@ BMS_JUMP_SOC = 0.02
 OCV_READ_ERROR_V = 0.02
 SLOW_POLARISATION_S = 300.0
 UNSEEN_POLARISATION_SHARE = 0.5
+STEADY_END = 0.1  # a load within 10 % of its last-5-minute mean at the end is a steady one
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,14 @@ def bms_window(soc: np.ndarray, discharge: np.ndarray, t: np.ndarray,
     return float(soc[-1]), float(np.sum(moved))
 
 
-def _slow_growth(trip: Trip, span: Span, soc_end: float) -> float:
+def _slow_growth(trip: Trip, span: Span, soc_end: float, recent: np.ndarray) -> float:
     """How much more slow overpotential a loaded end carries than mid-range at 25 °C: it grows
     near empty and in the cold beyond what the measured (ohmic) resistance shows, the physics
-    the twin's slow RC pair follows (evpm.chemistry). A discharge that reached its cut-off is
-    not grown: its end is where the cell is empty at that rate, which its window counts."""
-    if span.reached_cutoff:
+    the twin's slow RC pair follows (evpm.chemistry). A steady discharge that reached its
+    cut-off is not grown: its end is where the cell is empty at that rate, which its window
+    counts. One that reached it on a peak of a varying load may have charge left."""
+    steady = abs(float(recent[-1]) - float(recent.mean())) <= STEADY_END * abs(float(recent.mean()))
+    if span.reached_cutoff and steady:
         return 1.0
     end_temp = float(trip.temperature_c[span.end - 1]) if trip.temperature_c is not None \
         else 25.0
@@ -259,7 +262,7 @@ def extract(trip: Trip) -> dict[str, float]:
         recent = discharge[t >= t[-1] - SLOW_POLARISATION_S]
         unseen = UNSEEN_POLARISATION_SHARE * r_scale
         end_unseen = 0.0 if relaxed_end else unseen * max(float(recent.mean()), 0.0) * \
-            _slow_growth(trip, span, soc_end)
+            _slow_growth(trip, span, soc_end, recent)
         soc_error = math.hypot(
             soc_read_error(chem, start_voltage, 0.0 if at_rest else unseen * abs(discharge[0])),
             soc_read_error(chem, end_voltage, end_unseen))

@@ -180,3 +180,15 @@ def test_the_same_loaded_end_logged_in_the_cold_is_read_less_surely():
     # Same voltages and currents: the window read is the same, its uncertainty is not.
     assert cold["soc_window"] == pytest.approx(warm["soc_window"])
     assert cold["soc_error"] > 1.3 * warm["soc_error"]
+
+
+@pytest.mark.parametrize(("cycle", "grows"), [("cc-2a", False), ("random-walk", True)])
+def test_a_cut_off_reached_steadily_is_empty_one_reached_on_a_peak_may_not_be(cycle, grows):
+    from evpm.twin.trip import TripSpec, simulate_trip
+
+    table = simulate_trip(TripSpec(profile="lab-18650-2ah", cycle=cycle, soh=0.8,
+                                   resistance_factor=2.0, seed=1)).table
+    profile = get_profile("lab-18650-2ah")
+    warm = extract(validate_trip(table.assign(temperature_C=25.0), profile))
+    cold = extract(validate_trip(table.assign(temperature_C=-10.0), profile))
+    assert (cold["soc_error"] > 1.05 * warm["soc_error"]) == grows
