@@ -26,11 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from evpm.errors import EvpmError
-from evpm.features import extract
 from evpm.predictor import Predictor
 from evpm.profiles import Profile, make_profile
-from evpm.service import score_rows
-from evpm.trips import TripError, validate_trip
+from evpm.scored_trips import ScoredTrips, read_trip
 
 TRIP_COLUMNS = ["time_s", "voltage_V", "current_A", "temperature_C"]
 VARIANTS = ("whole", "drive", "window")
@@ -140,7 +138,7 @@ def validate_drive_cycles(directory: Path, predictor: Predictor,
     for file, group in segments.groupby("file", sort=True):
         data = pd.read_parquet(directory / file)
         by_segment = dict(tuple(data.groupby("segment", sort=False, observed=True)))
-        rows, keep, used = [], [], []
+        scored = ScoredTrips()
         for segment in group.to_dict("records"):
             profile = profiles.get((segment["source"], str(segment["cell"])))
             series = by_segment.get(segment["segment"])
@@ -154,19 +152,9 @@ def validate_drive_cycles(directory: Path, predictor: Predictor,
                 for name, table in _trip_tables(series, pd.Series(segment), variant):
                     result = _result(segment, name, variant)
                     results.append(result)
-                    try:
-                        rows.append(extract(validate_trip(table, profile)))
-                    except TripError as exc:
-                        result.skipped = f"trip rejected: {exc}"
-                        continue
-                    keep.append(result)
-                    used.append(profile)
-        if rows:
-            for result, prediction in zip(keep, score_rows(rows, used, predictor), strict=True):
-                result.predicted_soh = prediction.predicted_soh
-                result.soh_low, result.soh_high = prediction.soh_low, prediction.soh_high
-                result.status = prediction.status
-                result.warnings = prediction.warnings
+                    if (row := read_trip(table, profile, result)) is not None:
+                        scored.add(result, row, profile)
+        scored.score(predictor)
         if progress:
             progress(1)
     return results

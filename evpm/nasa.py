@@ -17,11 +17,9 @@ import numpy as np
 import pandas as pd
 
 from evpm.errors import EvpmError
-from evpm.features import extract
 from evpm.predictor import Predictor
 from evpm.profiles import LAB_PROFILE, get_profile
-from evpm.service import score_rows
-from evpm.trips import TripError, validate_trip
+from evpm.scored_trips import ScoredTrips, read_trip
 
 MIN_LABEL_AH = 0.3  # data set README: values under about 0.3 Ah are faults
 FIRST_CYCLE_RATIO = 0.8  # a first cycle this far below the next ones is a fault
@@ -108,7 +106,7 @@ def validate_nasa(directory: Path, predictor: Predictor,
         by_cycle = dict(tuple(series.groupby("cycle")))
         caps = cell_labels["capacity_ah"].reset_index(drop=True)
         ambients = cell_labels["ambient_temperature_C"].reset_index(drop=True)
-        rows, keep = [], []
+        scored = ScoredTrips()
         for position, cycle in enumerate(cell_labels["cycle"]):
             label = caps.iloc[position]
             result = CycleResult(battery_id, int(cycle), label / RATED_AH,
@@ -124,10 +122,8 @@ def validate_nasa(directory: Path, predictor: Predictor,
             trip_table = table.sort_values("time_s")[
                 ["time_s", "voltage_V", "current_A", "temperature_C"]].astype(float)
             trip_table = trip_table.reset_index(drop=True)
-            try:
-                row = extract(validate_trip(trip_table, profile))
-            except TripError as exc:
-                result.skipped = f"trip rejected: {exc}"
+            row = read_trip(trip_table, profile, result)
+            if row is None:
                 continue
             if row["soc_start"] < FULL_START_SOC:
                 # The published capacity is the charge of this discharge: from a partial start
@@ -139,24 +135,14 @@ def validate_nasa(directory: Path, predictor: Predictor,
                 result.skipped = ("did not reach the cut-off: the label is the charge of a "
                                   "stopped discharge, not a capacity")
                 continue
-            rows.append(row)
-            keep.append(result)
+            scored.add(result, row, profile)
             for depth, window in _windows(trip_table, label) if windows else []:
                 cut = CycleResult(battery_id, int(cycle), label / RATED_AH,
                                   ambient_c=result.ambient_c, variant="window", depth=depth)
                 results.append(cut)
-                try:
-                    rows.append(extract(validate_trip(window, profile)))
-                except TripError as exc:
-                    cut.skipped = f"trip rejected: {exc}"
-                    continue
-                keep.append(cut)
-        if rows:
-            scores = score_rows(rows, [profile] * len(rows), predictor)
-            for result, prediction in zip(keep, scores, strict=True):
-                result.predicted_soh = prediction.predicted_soh
-                result.soh_low, result.soh_high = prediction.soh_low, prediction.soh_high
-                result.status, result.warnings = prediction.status, prediction.warnings
+                if (window_row := read_trip(window, profile, cut)) is not None:
+                    scored.add(cut, window_row, profile)
+        scored.score(predictor)
         if progress:
             progress(1)
     return results
