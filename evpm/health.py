@@ -171,26 +171,36 @@ def vehicle_soh(
     rise) and reads it at the latest trip, so the estimate does not lag a fading battery;
     otherwise it is the weighted median.
     """
-    t = np.asarray(days, dtype=float)[-recent:]
-    y = np.asarray(soh, dtype=float)[-recent:]
+    # Plain Python: at most `recent` points, for every vehicle on every page load (numpy's
+    # per-call cost on ten values is several times the arithmetic).
+    t_all = [float(v) for v in list(days)[-recent:]]
+    y_all = [float(v) for v in list(soh)[-recent:]]
     if soc_window is None:
-        w = np.ones_like(y)
+        w_all = [1.0] * len(y_all)
     else:
-        window = np.asarray(soc_window, dtype=float)[-recent:]
-        w = np.clip(np.nan_to_num(window, nan=0.02), 0.01, 1.0) ** 2
-    keep = np.isfinite(t) & np.isfinite(y)
-    t, y, w = t[keep], y[keep], w[keep]
-    if len(y) == 0:
+        w_all = [min(max(0.02 if math.isnan(x) else x, 0.01), 1.0) ** 2
+                 for x in (float(v) for v in list(soc_window)[-recent:])]
+    points = [(a, b, c) for a, b, c in zip(t_all, y_all, w_all, strict=True)
+              if math.isfinite(a) and math.isfinite(b)]
+    if not points:
         return math.nan
-    if len(y) >= MIN_TREND_TRIPS and t.max() - t.min() >= MIN_TREND_DAYS:
-        t_mean = np.average(t, weights=w)
-        y_mean = np.average(y, weights=w)
-        slope = np.sum(w * (t - t_mean) * (y - y_mean)) / np.sum(w * (t - t_mean) ** 2)
-        slope = float(np.clip(slope, -MAX_FADE_PER_DAY, 0.0))
-        return float(y_mean + slope * (t.max() - t_mean))
-    order = np.argsort(y)
-    cumulative = np.cumsum(w[order])
-    return float(y[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+    t, y, w = zip(*points, strict=True)
+    if len(y) >= MIN_TREND_TRIPS and max(t) - min(t) >= MIN_TREND_DAYS:
+        total = sum(w)
+        t_mean = sum(a * c for a, c in zip(t, w, strict=True)) / total
+        y_mean = sum(b * c for b, c in zip(y, w, strict=True)) / total
+        slope = sum(c * (a - t_mean) * (b - y_mean) for a, b, c in zip(t, y, w, strict=True)) \
+            / sum(c * (a - t_mean) ** 2 for a, c in zip(t, w, strict=True))
+        slope = min(max(slope, -MAX_FADE_PER_DAY), 0.0)
+        return float(y_mean + slope * (max(t) - t_mean))
+    # The weighted median: the first value, in order, at which half the weight is reached.
+    ordered = sorted(zip(y, w, strict=True), key=lambda pair: pair[0])
+    half, cumulative = sum(w) / 2.0, 0.0
+    for value, weight in ordered:
+        cumulative += weight
+        if cumulative >= half:
+            return float(value)
+    return float(ordered[-1][0])
 
 
 def soc_window(features: Mapping[str, float | None] | None) -> float:

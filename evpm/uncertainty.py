@@ -21,6 +21,7 @@ card; wider for a trip without a measured resistance (the SoP anchor is then a c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -145,8 +146,9 @@ def vehicle_interval(estimate: float | None, lows: Sequence[float | None],
     if estimate is None or not sigmas:
         return None, None
     shared = REAL_CELL_MODEL_SIGMA
-    reads = np.square(sigmas) - shared**2
+    # Plain Python: a vehicle has at most ten trips here, and every page load asks for each.
+    reads = [sigma * sigma - shared * shared for sigma in sigmas]
     # A trip read (next to) perfectly leaves only the shared error.
-    combined_read = 0.0 if np.any(reads <= 1e-12) else float(np.sum(1.0 / reads) ** -0.5)
-    half = Z90 * float(np.hypot(combined_read, shared))
+    combined_read = 0.0 if min(reads) <= 1e-12 else sum(1.0 / r for r in reads) ** -0.5
+    half = Z90 * math.hypot(combined_read, shared)
     return max(estimate - half, 0.0), estimate + half

@@ -206,13 +206,14 @@ def fleet_view() -> None:
         st.altair_chart(risk_quadrant(shown), width="stretch")
     with scorecard:
         st.subheader("Scorecard (worst first)")
-        st.dataframe(scorecard_frame(shown).style.map(status_colour,
-                                                      subset=["Status", "Latest trip status"])
+        card = scorecard_frame(shown)
+        # Only the vehicle's status is coloured: styling a column costs every refresh.
+        st.dataframe(card.style.map(status_colour, subset=["Status"])
                      .format(precision=1, subset=["Latest trip SoH %", "SoH drop 7 d %"],
                              na_rep="–"),
                      hide_index=True, width="stretch", height=420,
                      column_config=SCORECARD_COLUMNS)
-        st.download_button("Download CSV", scorecard_frame(shown).to_csv(index=False),
+        st.download_button("Download CSV", card.to_csv(index=False),
                            file_name="fleet_scorecard.csv", mime="text/csv")
 
     st.subheader("Fleet SoH trend")
